@@ -1,0 +1,36 @@
+"""hubstitch: stitch pretrained models from the Hugging Face Hub through their latent spaces.
+
+Example:
+    >>> import torch, hubstitch
+    >>> x = torch.randn(500, 32)
+    >>> y = x @ torch.linalg.qr(torch.randn(32, 32))[0]
+    >>> translator = hubstitch.fit_translator(x, y, method="orthogonal")
+    >>> translator(x).shape
+    torch.Size([500, 32])
+"""
+
+__version__ = "0.1.0"
+
+from . import metrics  # noqa: E402
+from .errors import (  # noqa: E402
+    AnchorCountError,
+    ArtifactError,
+    DimensionError,
+    HubstitchError,
+    HubstitchValueError,
+    LatentsError,
+    StreamingNotSupportedError,
+    UnknownMethodError,
+)
+from .fit import fit_translator, fit_translator_from_statistics  # noqa: E402
+from .math.relative import RelativeProjection, relative_projection, relative_representation  # noqa: E402
+from .math.statistics import AnchorStatistics  # noqa: E402
+from .translator import Translator  # noqa: E402
+from .translator_config import AnchorProvenance, LatentSpaceRef, TranslatorConfig  # noqa: E402
+
+__all__ = [
+    "AnchorCountError", "AnchorProvenance", "AnchorStatistics", "ArtifactError", "DimensionError",
+    "HubstitchError", "HubstitchValueError", "LatentSpaceRef", "LatentsError", "RelativeProjection",
+    "StreamingNotSupportedError", "Translator", "TranslatorConfig", "UnknownMethodError", "fit_translator",
+    "fit_translator_from_statistics", "metrics", "relative_projection", "relative_representation", "__version__",
+]

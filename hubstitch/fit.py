@@ -1,0 +1,171 @@
+"""`fit_translator`: fit a `Translator` on parallel anchor latents, evaluate it on held-out pairs, record it all.
+
+Example:
+    >>> import torch, hubstitch
+    >>> x = torch.randn(600, 32)
+    >>> y = 2 * x @ torch.linalg.qr(torch.randn(32, 32))[0] + 0.01 * torch.randn(600, 32)
+    >>> t = hubstitch.fit_translator(x, y, method="auto", holdout=0.2, source_ref="org/encoder-a")
+    >>> t.config.metrics["heldout"]["top1"] > 0.9
+    True
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+from huggingface_hub.utils import tqdm
+
+from .errors import HubstitchValueError, StreamingNotSupportedError
+from .math.estimators import fit_translation, fit_translation_from_statistics
+from .math.selection import default_candidates, select_method
+from .math.statistics import AnchorStatistics
+from .math.translation import LatentTranslation
+from .math.validation import as_pair
+from .translator import Translator
+from .translator_config import AnchorProvenance, LatentSpaceRef, TranslatorConfig
+
+logger = logging.getLogger(__name__)
+
+RELATIVE_AUTO_LIMIT = 4096  # the relative method solves an n x n system: too slow for auto beyond this
+
+
+def _ref(value: LatentSpaceRef | dict | str | None, dim: int) -> LatentSpaceRef:
+    if value is None:
+        return LatentSpaceRef(dim=dim)
+    if isinstance(value, str):
+        return LatentSpaceRef(model_id=value, dim=dim)
+    ref = LatentSpaceRef(**value) if isinstance(value, dict) else value
+    if ref.dim not in (0, dim):
+        raise HubstitchValueError(f"the reference says dim={ref.dim} but the latents have width {dim}; fix: "
+                                  f"describe the encoder that produced these latents")
+    ref.dim = dim
+    return ref
+
+
+def _provenance(value: AnchorProvenance | dict | None) -> AnchorProvenance:
+    if value is None:
+        return AnchorProvenance()
+    return AnchorProvenance(**value) if isinstance(value, dict) else value
+
+
+def _split_holdout(x: torch.Tensor, y: torch.Tensor, holdout: float | int, seed: int) -> tuple[torch.Tensor, ...]:
+    n = x.shape[0]
+    n_out = int(round(holdout * n)) if isinstance(holdout, float) else int(holdout)
+    if not 0 <= n_out < n - 1 or (isinstance(holdout, float) and not 0.0 <= holdout < 1.0):
+        raise HubstitchValueError(
+            f"holdout={holdout!r} leaves {n - n_out} of {n} anchors to fit; expected a fraction in [0, 1) or a count "
+            f"below {n - 1}; fix: lower holdout"
+        )
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    held, kept = order[:n_out], order[n_out:]
+    return x[kept], y[kept], x[held], y[held]
+
+
+def _wrap(translation: LatentTranslation, source_ref: LatentSpaceRef, target_ref: LatentSpaceRef,
+          anchors: AnchorProvenance, n_anchors: int, selection: dict | None) -> Translator:
+    config = TranslatorConfig(
+        method=translation.method, source=source_ref, target=target_ref,
+        source_active_dim=translation.source_prep.active_dim, target_active_dim=translation.target_prep.active_dim,
+        n_anchors=n_anchors, options=translation.options, selection=selection, anchors=anchors,
+        preprocessing={"source_dead_dims": translation.source_prep.dead,
+                       "target_dead_dims": translation.target_prep.dead},
+    )
+    translator = Translator(config)
+    translator.translation = translation
+    return translator.eval()
+
+
+def _record_metrics(translator: Translator, eval_x: torch.Tensor | None, eval_y: torch.Tensor | None) -> None:
+    if eval_x is None or len(eval_x) == 0:
+        return
+    metrics = translator.evaluate(eval_x, eval_y)
+    translator.config.metrics = {"heldout": metrics, "n_heldout": int(eval_x.shape[0])}
+    logger.info("held-out metrics on %d pairs: %s", eval_x.shape[0],
+                ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+
+
+def _heldout(eval_source, eval_target) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    if (eval_source is None) != (eval_target is None):
+        raise HubstitchValueError("eval_source and eval_target go together; fix: pass both or neither")
+    return (None, None) if eval_source is None else as_pair(eval_source, eval_target)
+
+
+def fit_translator(source, target, method: str = "auto", *, holdout: float | int = 0.0, eval_source=None,
+                   eval_target=None, seed: int = 0, source_ref: LatentSpaceRef | dict | str | None = None,
+                   target_ref: LatentSpaceRef | dict | str | None = None,
+                   anchors: AnchorProvenance | dict | None = None, folds: int = 5,
+                   candidates: list[tuple[str, dict[str, Any]]] | None = None, **options: Any) -> Translator:
+    """Fit a translator from `source` latents (n, d_s) to parallel `target` latents (n, d_t).
+
+    Args:
+        method: ``"orthogonal"``, ``"affine"``, ``"linear"``, ``"relative"``, ``"mlp"`` or ``"auto"`` (k-fold
+            cross-validation over the methods and their ``alpha``; the scores are kept in ``config.selection``).
+        holdout: fraction (float) or count (int) of the anchors kept out of the fit and used for the held-out
+            metrics in ``config.metrics``; or pass `eval_source` / `eval_target` pairs instead.
+        source_ref, target_ref: which encoder each side comes from (a Hub id, a dict or a `LatentSpaceRef`).
+        anchors: provenance of the anchor set (`AnchorProvenance` or dict).
+        options: method options, e.g. ``alpha=10.0``, ``isotropic_scale=True``, ``source_preprocessing="center"``.
+
+    Raises:
+        hubstitch.errors.HubstitchValueError subclasses for bad latents, counts, widths, methods and options.
+    """
+    x, y = as_pair(source, target)
+    eval_x, eval_y = _heldout(eval_source, eval_target)
+    if holdout:
+        if eval_x is not None:
+            raise HubstitchValueError("holdout and eval_source/eval_target both given; fix: use one of them")
+        x, y, eval_x, eval_y = _split_holdout(x, y, holdout, seed)
+    selection = None
+    if method == "auto":
+        if candidates is None and x.shape[0] * (folds - 1) / folds > RELATIVE_AUTO_LIMIT:
+            candidates = [c for c in default_candidates() if c[0] != "relative"]
+        method, options, selection = select_method(x, y, candidates=candidates, folds=folds, seed=seed, **options)
+        logger.info("auto chose %s %s", method, {k: v for k, v in options.items() if k == "alpha"})
+    progress = None
+    if method == "mlp":
+        bar = tqdm(total=int(options.get("max_epochs", 300)), desc="mlp epochs", leave=False)
+
+        def progress(epoch: int, val_loss: float) -> None:
+            bar.update(1)
+            bar.set_postfix(val_mse=f"{val_loss:.4g}")
+    try:
+        translation = fit_translation(x, y, method, progress=progress, **options)
+    finally:
+        if progress is not None:
+            bar.close()
+    translator = _wrap(translation, _ref(source_ref, x.shape[1]), _ref(target_ref, y.shape[1]),
+                       _provenance(anchors), x.shape[0], selection)
+    _record_metrics(translator, eval_x, eval_y)
+    return translator
+
+
+def fit_translator_from_statistics(stats: AnchorStatistics, method: str = "orthogonal", *, eval_source=None,
+                                   eval_target=None, source_ref: LatentSpaceRef | dict | str | None = None,
+                                   target_ref: LatentSpaceRef | dict | str | None = None,
+                                   anchors: AnchorProvenance | dict | None = None, **options: Any) -> Translator:
+    """Fit ``orthogonal``, ``affine`` or ``linear`` from streamed `AnchorStatistics` (memory independent of n).
+
+    Example:
+        >>> import torch, hubstitch
+        >>> stats = hubstitch.AnchorStatistics(16, 16)
+        >>> q = torch.linalg.qr(torch.randn(16, 16))[0]
+        >>> for _ in range(5):
+        ...     x = torch.randn(1000, 16)
+        ...     _ = stats.update(x, x @ q)
+        >>> t = hubstitch.fit_translator_from_statistics(stats, "orthogonal")
+        >>> t.config.n_anchors
+        5000
+    """
+    if method == "auto":
+        raise StreamingNotSupportedError(
+            "method 'auto' cross-validates on the anchor rows, which streamed statistics do not keep; fix: choose "
+            "'orthogonal', 'affine' or 'linear', or run auto in memory on a subsample to pick one"
+        )
+    eval_x, eval_y = _heldout(eval_source, eval_target)
+    translation = fit_translation_from_statistics(stats, method, **options)
+    translator = _wrap(translation, _ref(source_ref, stats.source_dim), _ref(target_ref, stats.target_dim),
+                       _provenance(anchors), stats.n, None)
+    _record_metrics(translator, eval_x, eval_y)
+    return translator

@@ -1,0 +1,150 @@
+"""Fit a `LatentTranslation` on parallel anchors, in memory or from streamed `AnchorStatistics`.
+
+Methods: ``orthogonal`` (Procrustes, optional isotropic scale), ``affine`` (least squares with bias),
+``linear`` (ridge, ``alpha``), ``relative`` (cosine relative representation decoded by kernel ridge),
+``mlp`` (a linear skip started from ridge plus a small MLP, trained with Adam and early-stopped).
+
+Example:
+    >>> import torch
+    >>> from hubstitch.math.estimators import fit_translation
+    >>> x = torch.randn(300, 6, dtype=torch.float64)
+    >>> t = fit_translation(x, 2 * x + 1, "affine")
+    >>> bool(torch.allclose(t(x), 2 * x + 1))
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from ..errors import StreamingNotSupportedError
+from . import solvers
+from .mlp import train_residual_mlp
+from .preprocessing import Preprocessor
+from .relative import relative_projection
+from .statistics import AnchorStatistics
+from .translation import LatentTranslation, resolve_options
+from .validation import as_pair, require_anchors
+
+STREAMABLE = ("orthogonal", "affine", "linear")
+
+
+def minimum_anchors(method: str, source_active_dim: int) -> tuple[int, str]:
+    """How many anchors `method` needs, and why."""
+    if method == "affine":
+        return source_active_dim + 1, f"one per active source dimension ({source_active_dim}) plus the bias"
+    if method == "mlp":
+        return 10, "some are held out for early stopping"
+    return 2, "a spread to estimate"
+
+
+def _fitted_preprocessors(x: torch.Tensor, y: torch.Tensor, opts: dict[str, Any]) -> tuple[Preprocessor, ...]:
+    tol = opts["dead_tol"]
+    return (Preprocessor(x.shape[1], opts["source_preprocessing"], tol).fit(x),
+            Preprocessor(y.shape[1], opts["target_preprocessing"], tol).fit(y))
+
+
+def _assemble(method: str, opts: dict[str, Any], source_prep: Preprocessor, target_prep: Preprocessor,
+              n_anchors: int) -> LatentTranslation:
+    translation = LatentTranslation(method, source_prep.dim, target_prep.dim, source_prep.active_dim,
+                                    target_prep.active_dim, n_anchors, opts)
+    translation.source_prep, translation.target_prep = source_prep, target_prep
+    return translation
+
+
+def fit_translation(source, target, method: str, progress: Callable[[int, float], None] | None = None,
+                    **options: Any) -> LatentTranslation:
+    """Fit `method` on parallel anchors in memory; computation runs in the inputs' dtype (float32 or float64).
+
+    `progress(epoch, val_loss)` is called during `mlp` training.
+    """
+    opts = resolve_options(method, options)
+    x, y = as_pair(source, target)
+    source_prep, target_prep = _fitted_preprocessors(x, y, opts)
+    needed, why = minimum_anchors(method, source_prep.active_dim)
+    require_anchors(x.shape[0], needed, method, why)
+    xp, yp = source_prep(x), target_prep(y)
+    translation = _assemble(method, opts, source_prep, target_prep, x.shape[0])
+    mapping = translation.map
+    if method == "orthogonal":
+        xm = mapping.match_source(xp)
+        ym = mapping.match_source(yp) if mapping.dim_matching == "truncate" else yp
+        cross = torch.zeros(mapping.matched_dim, mapping.matched_dim, dtype=x.dtype)
+        cross[: xm.shape[1], : ym.shape[1]] = xm.T @ ym
+        mapping.rotation, mapping.scale = solvers.procrustes(cross, (xm * xm).sum(), opts["isotropic_scale"])
+    elif method == "affine":
+        design = torch.cat([xp, torch.ones(xp.shape[0], 1, dtype=xp.dtype)], dim=1)
+        solution = torch.linalg.lstsq(design, yp, driver="gelsd").solution
+        mapping.weight, mapping.bias = solution[:-1], solution[-1]
+    elif method == "linear":
+        mapping.weight = solvers.ridge_no_intercept(xp, yp, opts["alpha"])
+        mapping.bias = torch.zeros(yp.shape[1], dtype=yp.dtype)
+    elif method == "relative":
+        mapping.anchors = xp.clone()
+        mapping.weight = solvers.ridge(relative_projection(xp, xp, "cosine"), yp, opts["alpha"])
+    else:
+        train_residual_mlp(mapping, xp, yp, opts, progress)
+    return translation.eval()
+
+
+def fit_translation_from_statistics(stats: AnchorStatistics, method: str, **options: Any) -> LatentTranslation:
+    """Fit `method` from streamed `AnchorStatistics` (float64); equals the in-memory fit on the same rows."""
+    opts = resolve_options(method, options)
+    if method not in STREAMABLE:
+        raise StreamingNotSupportedError(
+            f"method {method!r} cannot be fitted from streamed statistics; expected one of {list(STREAMABLE)}; "
+            f"fix: choose one of those, or fit {method!r} in memory on a subsample"
+        )
+    if method != "orthogonal" and not stats.with_gram:
+        raise StreamingNotSupportedError(
+            f"method {method!r} needs X^T X but the statistics were accumulated with with_gram=False; "
+            f"fix: accumulate with with_gram=True"
+        )
+    n, tol = stats.n, opts["dead_tol"]
+    require_anchors(n, 2, method, "a spread to estimate")
+    source_prep = Preprocessor(stats.source_dim, opts["source_preprocessing"], tol)
+    target_prep = Preprocessor(stats.target_dim, opts["target_preprocessing"], tol)
+    source_prep.fit_moments(n, stats.source_sum, stats.source_sq)
+    target_prep.fit_moments(n, stats.target_sum, stats.target_sq)
+    needed, why = minimum_anchors(method, source_prep.active_dim)
+    require_anchors(n, needed, method, why)
+    # Moments of the preprocessed coordinates z = (v[keep] - shift) / scale, from the raw sums.
+    sx, ax, dx = _affine_parts(source_prep)
+    sy, ay, dy = _affine_parts(target_prep)
+    mean_x = (stats.source_sum[sx] - n * ax) / dx
+    mean_y = (stats.target_sum[sy] - n * ay) / dy
+    raw_cross = stats.cross[sx][:, sy]
+    cross = (raw_cross - torch.outer(stats.source_sum[sx], ay) - torch.outer(ax, stats.target_sum[sy])
+             + n * torch.outer(ax, ay)) / torch.outer(dx, dy)
+    translation = _assemble(method, opts, source_prep, target_prep, n)
+    mapping = translation.map
+    if method == "orthogonal":
+        m = mapping.matched_dim
+        kx, ky = min(cross.shape[0], m), min(cross.shape[1], m)
+        square = torch.zeros(m, m, dtype=torch.float64)
+        square[:kx, :ky] = cross[:kx, :ky]
+        sq_x = (stats.source_sq[sx] - 2 * ax * stats.source_sum[sx] + n * ax * ax) / (dx * dx)
+        mapping.rotation, mapping.scale = solvers.procrustes(square, sq_x[:kx].sum(), opts["isotropic_scale"])
+        return translation.eval()
+    raw_gram = stats.source_gram[sx][:, sx]
+    gram = (raw_gram - torch.outer(stats.source_sum[sx], ax) - torch.outer(ax, stats.source_sum[sx])
+            + n * torch.outer(ax, ax)) / torch.outer(dx, dx)
+    if method == "affine":
+        gram_c = gram - n * torch.outer(mean_x, mean_x)
+        cross_c = cross - n * torch.outer(mean_x, mean_y)
+        weight = solvers.ridge(gram_c, cross_c, 0.0)
+        mapping.weight, mapping.bias = weight, mean_y - mean_x @ weight
+    else:
+        mapping.weight = solvers.ridge(gram, cross, opts["alpha"])
+        mapping.bias = torch.zeros(cross.shape[1], dtype=torch.float64)
+    return translation.eval()
+
+
+def _affine_parts(prep: Preprocessor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(kept indices, shift, divisor) such that the affine part of `prep` is (v[keep] - shift) / divisor."""
+    keep = torch.nonzero(prep.keep).flatten()
+    shift = prep.mean[keep] if prep.center else torch.zeros(len(keep), dtype=prep.mean.dtype)
+    return keep, shift, prep.scale[keep]

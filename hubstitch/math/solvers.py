@@ -1,0 +1,54 @@
+"""Closed-form solvers shared by the in-memory and the streamed fits.
+
+Each takes small matrices (cross-products, Gram matrices) so that it does not care where they came from.
+
+Example:
+    >>> import torch
+    >>> from hubstitch.math.solvers import procrustes
+    >>> q, _ = torch.linalg.qr(torch.randn(4, 4, dtype=torch.float64))
+    >>> x = torch.randn(50, 4, dtype=torch.float64)
+    >>> rotation, scale = procrustes(x.T @ (x @ q), (x * x).sum(), isotropic_scale=False)
+    >>> torch.allclose(rotation, q)
+    True
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def procrustes(cross: torch.Tensor, source_sq_norm: torch.Tensor, isotropic_scale: bool) -> tuple[torch.Tensor, ...]:
+    """Orthogonal R maximising trace(R^T cross), cross = X^T Y; optional scale s minimising ||s X R - Y||.
+
+    Uses `torch.linalg.svd` (not the deprecated `torch.svd`). Returns (R, s) with s = 1 without scaling.
+    """
+    u, singular, vh = torch.linalg.svd(cross, full_matrices=False)
+    rotation = u @ vh
+    if isotropic_scale:
+        scale = singular.sum() / source_sq_norm.clamp_min(torch.finfo(cross.dtype).tiny)
+    else:
+        scale = torch.ones((), dtype=cross.dtype)
+    return rotation, scale
+
+
+def ridge(gram: torch.Tensor, cross: torch.Tensor, alpha: float) -> torch.Tensor:
+    """W solving (gram + alpha I) W = cross; least squares (minimum norm) when alpha is 0."""
+    if alpha > 0:
+        eye = torch.eye(gram.shape[0], dtype=gram.dtype, device=gram.device)
+        return torch.linalg.solve(gram + alpha * eye, cross)
+    return torch.linalg.lstsq(gram, cross, driver="gelsd" if gram.device.type == "cpu" else None).solution
+
+
+def ridge_no_intercept(x: torch.Tensor, y: torch.Tensor, alpha: float) -> torch.Tensor:
+    """Ridge weights W (d, k) for x (n, d) -> y (n, k) without intercept; the dual form when n < d."""
+    n, d = x.shape
+    if n >= d:
+        return ridge(x.T @ x, x.T @ y, alpha)
+    return x.T @ ridge(x @ x.T, y, alpha)
+
+
+def ridge_path(gram: torch.Tensor, cross: torch.Tensor, alphas: list[float]) -> list[torch.Tensor]:
+    """Ridge solutions for several alphas from one eigendecomposition of the (symmetric) Gram matrix."""
+    eigenvalues, vectors = torch.linalg.eigh(gram)
+    projected = vectors.T @ cross
+    return [vectors @ (projected / (eigenvalues.clamp_min(0) + alpha)[:, None]) for alpha in alphas]

@@ -1,0 +1,148 @@
+"""`Translator`: a fitted latent-space translator as a Hub artifact (config.json + model.safetensors + README.md).
+
+Loading never unpickles anything: only ``config.json`` and ``model.safetensors`` are read, the config is validated
+first, and the tensors must match the shapes and dtypes the config implies, key for key.
+
+Example:
+    >>> import tempfile, torch, hubstitch
+    >>> x = torch.randn(300, 16); y = x @ torch.linalg.qr(torch.randn(16, 16))[0]
+    >>> translator = hubstitch.fit_translator(x, y, method="orthogonal")
+    >>> folder = tempfile.mkdtemp()
+    >>> translator.save_pretrained(folder)
+    >>> reloaded = hubstitch.Translator.from_pretrained(folder)
+    >>> torch.equal(reloaded(x), translator(x))
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from huggingface_hub import ModelCard, PyTorchModelHubMixin, hf_hub_download
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import nn
+
+from .errors import ArtifactError
+from .math.translation import LatentTranslation
+from .metrics import evaluate
+from .model_card import render_translator_card
+from .translator_config import TranslatorConfig
+
+logger = logging.getLogger(__name__)
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+class Translator(nn.Module, PyTorchModelHubMixin, library_name="hubstitch",
+                 tags=["hubstitch", "latent-translation", "model-stitching"]):
+    """Maps latents of a source encoder to the latent space of a target encoder.
+
+    Build one with `hubstitch.fit_translator`; call it on source latents (n, source_dim) to get target latents
+    (n, target_dim) that an unmodified decoder of the target space consumes.
+    """
+
+    def __init__(self, config: TranslatorConfig) -> None:
+        super().__init__()
+        if isinstance(config, dict):
+            config = TranslatorConfig.from_dict(config)
+        self.config = config
+        self.translation = LatentTranslation(config.method, config.source.dim, config.target.dim,
+                                             config.source_active_dim, config.target_active_dim, config.n_anchors,
+                                             config.options)
+
+    def forward(self, source_latents) -> torch.Tensor:
+        """Translate source latents (tensor or array, (n, source_dim)) to target latents (n, target_dim)."""
+        return self.translation(source_latents)
+
+    transform = forward
+
+    def evaluate(self, source_latents, target_latents) -> dict[str, float]:
+        """`hubstitch.metrics.evaluate` of the translated `source_latents` against `target_latents`."""
+        return evaluate(self(source_latents), target_latents)
+
+    # --- saving -------------------------------------------------------------------------------------------------
+    def _save_pretrained(self, save_directory: Path) -> None:
+        save_directory = Path(save_directory)
+        config = self.config.to_dict()
+        (save_directory / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        tensors = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
+        metadata = {
+            "format": "pt", "library": "hubstitch", "format_version": str(self.config.format_version),
+            "method": self.config.method, "source": self.config.source.model_id or "",
+            "target": self.config.target.model_id or "",
+        }
+        save_file(tensors, str(save_directory / WEIGHTS_NAME), metadata=metadata)
+
+    def generate_model_card(self, *args: Any, **kwargs: Any) -> ModelCard:
+        return render_translator_card(self.config, repo_id=kwargs.get("repo_id"))
+
+    # --- loading ------------------------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | Path, *, revision: str | None = None,
+                        cache_dir: str | Path | None = None, force_download: bool = False,
+                        token: str | bool | None = None, local_files_only: bool = False,
+                        **unused: Any) -> Translator:
+        """Load from a local folder or a Hub repo id (at `revision`: branch, tag or commit).
+
+        Honours ``HF_HUB_OFFLINE`` and `local_files_only` through huggingface_hub. Refuses newer format versions,
+        unknown methods and tensors that disagree with the config, naming the offending key.
+        """
+        if unused:
+            raise TypeError(f"unexpected arguments {sorted(unused)}; Translator.from_pretrained takes revision, "
+                            f"cache_dir, force_download, token and local_files_only")
+        source = str(pretrained_model_name_or_path)
+        if os.path.isdir(source):
+            config_path, weights_path = Path(source) / CONFIG_NAME, Path(source) / WEIGHTS_NAME
+            for path in (config_path, weights_path):
+                if not path.is_file():
+                    raise ArtifactError(f"{path} is missing; expected {CONFIG_NAME} and {WEIGHTS_NAME} in {source}; "
+                                        f"fix: save the translator with save_pretrained")
+        else:
+            kwargs = dict(repo_id=source, revision=revision, cache_dir=cache_dir, force_download=force_download,
+                          token=token, local_files_only=local_files_only)
+            config_path = Path(hf_hub_download(filename=CONFIG_NAME, **kwargs))
+            weights_path = Path(hf_hub_download(filename=WEIGHTS_NAME, **kwargs))
+        try:
+            data = json.loads(config_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise ArtifactError(f"{config_path} is not valid JSON ({err}); fix: re-save the translator") from err
+        model = cls(TranslatorConfig.from_dict(data, origin=str(config_path)))
+        model._load_checked(weights_path)
+        return model.eval()
+
+    def _load_checked(self, weights_path: Path) -> None:
+        expected = self.state_dict()
+        with safe_open(str(weights_path), framework="pt") as handle:
+            found = set(handle.keys())
+            if found != set(expected):
+                raise ArtifactError(
+                    f"{weights_path} does not match its config (method {self.config.method!r}): missing keys "
+                    f"{sorted(set(expected) - found)}, unexpected keys {sorted(found - set(expected))}; "
+                    f"fix: re-save the translator, config and weights together"
+                )
+            tensors = {name: handle.get_tensor(name) for name in sorted(found)}
+        for name, tensor in tensors.items():
+            want = expected[name]
+            if tensor.shape != want.shape or tensor.dtype.is_floating_point != want.dtype.is_floating_point:
+                raise ArtifactError(
+                    f"{weights_path}: tensor {name!r} has shape {tuple(tensor.shape)} and dtype {tensor.dtype}; "
+                    f"the config implies shape {tuple(want.shape)} and a {want.dtype} tensor; fix: re-save the "
+                    f"translator, config and weights together"
+                )
+        for side, active in (("source", self.config.source_active_dim), ("target", self.config.target_active_dim)):
+            kept = int(tensors[f"translation.{side}_prep.keep"].sum())
+            if kept != active:
+                raise ArtifactError(
+                    f"{weights_path}: {side} keeps {kept} dimensions but the config says {side}_active_dim={active}; "
+                    f"fix: re-save the translator, config and weights together"
+                )
+        self.load_state_dict(tensors, strict=True, assign=True)
+        for parameter in self.parameters():
+            parameter.requires_grad_(False)
