@@ -21,7 +21,7 @@ from .errors import HubstitchValueError, StreamingNotSupportedError
 from .math.estimators import fit_translation, fit_translation_from_statistics
 from .math.selection import default_candidates, select_method
 from .math.statistics import AnchorStatistics
-from .math.translation import LatentTranslation
+from .math.translation import LatentTranslation, resolve_options
 from .math.validation import as_pair
 from .translator import Translator
 from .translator_config import AnchorProvenance, LatentSpaceRef, TranslatorConfig
@@ -125,7 +125,7 @@ def fit_translator(source, target, method: str = "auto", *, holdout: float | int
         logger.info("auto chose %s %s", method, {k: v for k, v in options.items() if k == "alpha"})
     progress = None
     if method == "mlp":
-        bar = tqdm(total=int(options.get("max_epochs", 300)), desc="mlp epochs", leave=False)
+        bar = tqdm(total=int(resolve_options("mlp", options)["max_epochs"]), desc="mlp epochs", leave=False)
 
         def progress(epoch: int, val_loss: float) -> None:
             bar.update(1)

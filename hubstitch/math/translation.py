@@ -8,7 +8,7 @@ Example:
     >>> from hubstitch.math.estimators import fit_translation
     >>> x = torch.randn(200, 8, dtype=torch.float64)
     >>> q, _ = torch.linalg.qr(torch.randn(8, 8, dtype=torch.float64))
-    >>> t = fit_translation(x, x @ q, "orthogonal")
+    >>> t = fit_translation(x, x @ q, "orthogonal", source_preprocessing="center", target_preprocessing="center")
     >>> bool(torch.allclose(t(x), x @ q))
     True
 """
@@ -36,8 +36,8 @@ METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
     "linear": {"alpha": 1.0},
     "relative": {"alpha": 0.01},
     "mlp": {
-        "alpha": 1.0, "hidden_dim": 512, "lr": 1e-3, "weight_decay": 1e-4, "max_epochs": 300, "patience": 20,
-        "batch_size": 256, "val_fraction": 0.2, "seed": 0,
+        "alpha": 1.0, "hidden_dim": 512, "lr": 3e-3, "weight_decay": 1e-4, "max_epochs": 500, "patience": 50,
+        "batch_size": 64, "val_fraction": 0.2, "seed": 0,
     },
 }
 

@@ -1,0 +1,92 @@
+"""Streamed fits from sufficient statistics equal the in-memory fits; shards add up."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from helpers import random_rotation
+
+import hubstitch
+from hubstitch.errors import ArtifactError, DimensionError, StreamingNotSupportedError
+from hubstitch.math.estimators import fit_translation, fit_translation_from_statistics
+from hubstitch.math.statistics import AnchorStatistics
+
+
+def _pair(gen, n=3000, ds=40, dt=56):
+    x = torch.randn(n, ds, generator=gen, dtype=torch.float64) * torch.linspace(0.5, 4, ds, dtype=torch.float64) + 3
+    q = random_rotation(dt, gen)
+    y = torch.nn.functional.pad(x, (0, dt - ds)) @ q * 2 - 1 + 0.1 * torch.randn(n, dt, generator=gen,
+                                                                              dtype=torch.float64)
+    x[:, 7] = 0.25  # a dead source dimension
+    return x, y
+
+
+def _chunked(x, y, chunk):
+    stats = AnchorStatistics(x.shape[1], y.shape[1])
+    for start in range(0, len(x), chunk):
+        stats.update(x[start:start + chunk], y[start:start + chunk])
+    return stats
+
+
+@pytest.mark.parametrize("method,options", [
+    ("orthogonal", {}), ("orthogonal", {"isotropic_scale": True, "source_preprocessing": "center"}),
+    ("orthogonal", {"dim_matching": "truncate"}), ("affine", {}), ("linear", {"alpha": 10.0}),
+    ("linear", {"source_preprocessing": "none", "target_preprocessing": "none"}),
+])
+def test_chunked_equals_in_memory(gen, method, options):
+    x, y = _pair(gen)
+    in_memory = fit_translation(x, y, method, **options)
+    streamed = fit_translation_from_statistics(_chunked(x, y, 257), method, **options)
+    fresh = torch.randn(100, x.shape[1], generator=gen, dtype=torch.float64) + 3
+    assert torch.allclose(streamed(fresh), in_memory(fresh), atol=1e-6, rtol=0)
+    assert streamed.source_prep.dead == in_memory.source_prep.dead == [7]
+
+
+def test_shards_add_up_and_travel_as_safetensors(gen, tmp_path):
+    x, y = _pair(gen)
+    shards = [(x[:1000], y[:1000]), (x[1000:2200], y[1000:2200]), (x[2200:], y[2200:])]
+    paths = []
+    for i, (xs, ys) in enumerate(shards):  # as separate workers would
+        path = tmp_path / f"shard{i}.safetensors"
+        _chunked(xs, ys, 333).save(path)
+        paths.append(path)
+    total = sum((AnchorStatistics.load(p) for p in paths[1:]), AnchorStatistics.load(paths[0]))
+    whole = _chunked(x, y, 3000)
+    assert total.n == 3000
+    for name in ("source_sum", "target_sum", "source_sq", "target_sq", "source_gram", "cross"):
+        assert torch.allclose(getattr(total, name), getattr(whole, name), rtol=1e-12, atol=1e-9)
+    translator = hubstitch.fit_translator_from_statistics(total, "orthogonal", source_ref="org/a", target_ref="org/b")
+    assert translator.config.n_anchors == 3000 and translator.config.source.model_id == "org/a"
+
+
+def test_streaming_refuses_what_it_cannot_compute(gen, tmp_path):
+    x, y = _pair(gen, n=100)
+    stats = _chunked(x, y, 50)
+    with pytest.raises(StreamingNotSupportedError, match="'mlp'"):
+        fit_translation_from_statistics(stats, "mlp")
+    with pytest.raises(StreamingNotSupportedError, match="standard\\+l2"):
+        fit_translation_from_statistics(stats, "orthogonal", source_preprocessing="standard+l2")
+    with pytest.raises(StreamingNotSupportedError, match="with_gram"):
+        fit_translation_from_statistics(_chunked_no_gram(x, y), "linear")
+    with pytest.raises(StreamingNotSupportedError, match="auto"):
+        hubstitch.fit_translator_from_statistics(stats, "auto")
+    with pytest.raises(DimensionError, match="width 56"):
+        stats.update(y, y)
+    with pytest.raises(DimensionError, match="recompute"):
+        stats + AnchorStatistics(3, 3)
+    bogus = tmp_path / "bogus.safetensors"
+    from safetensors.torch import save_file
+
+    save_file({"x": torch.zeros(2)}, str(bogus))
+    with pytest.raises(ArtifactError, match="not a hubstitch statistics file"):
+        AnchorStatistics.load(bogus)
+
+
+def _chunked_no_gram(x, y):
+    return AnchorStatistics(x.shape[1], y.shape[1], with_gram=False).update(x, y)
+
+
+def test_without_gram_orthogonal_still_streams(gen):
+    x, y = _pair(gen, n=500)
+    streamed = fit_translation_from_statistics(_chunked_no_gram(x, y), "orthogonal")
+    assert torch.allclose(streamed(x), fit_translation(x, y, "orthogonal")(x), atol=1e-6)
