@@ -41,10 +41,6 @@ def minimum_anchors(method: str, source_active_dim: int) -> tuple[int, str]:
     return 2, "a spread to estimate"
 
 
-def _fitted_preprocessors(x: torch.Tensor, y: torch.Tensor, opts: dict[str, Any]) -> tuple[Preprocessor, ...]:
-    tol = opts["dead_tol"]
-    return (Preprocessor(x.shape[1], opts["source_preprocessing"], tol).fit(x),
-            Preprocessor(y.shape[1], opts["target_preprocessing"], tol).fit(y))
 
 
 def _assemble(method: str, opts: dict[str, Any], source_prep: Preprocessor, target_prep: Preprocessor,
@@ -63,10 +59,12 @@ def fit_translation(source, target, method: str, progress: Callable[[int, float]
     """
     opts = resolve_options(method, options)
     x, y = as_pair(source, target)
-    source_prep, target_prep = _fitted_preprocessors(x, y, opts)
+    tol = opts["dead_tol"]
+    source_prep = Preprocessor(x.shape[1], opts["source_preprocessing"], tol)
+    target_prep = Preprocessor(y.shape[1], opts["target_preprocessing"], tol)
+    xp, yp = source_prep.fit_transform(x), target_prep.fit_transform(y)
     needed, why = minimum_anchors(method, source_prep.active_dim)
     require_anchors(x.shape[0], needed, method, why)
-    xp, yp = source_prep(x), target_prep(y)
     translation = _assemble(method, opts, source_prep, target_prep, x.shape[0])
     mapping = translation.map
     if method == "orthogonal":

@@ -70,13 +70,27 @@ class Preprocessor(nn.Module):
 
     def fit(self, x: torch.Tensor) -> Preprocessor:
         """Fit on anchor latents `x` (n, dim)."""
+        self.fit_transform(x)
+        return self
+
+    def fit_transform(self, x: torch.Tensor) -> torch.Tensor:
+        """Fit on anchor latents `x` (n, dim) and return them preprocessed, in one pass over the data."""
         n = x.shape[0]
         mean = x.mean(dim=0)
-        std = x.std(dim=0, correction=1) if n > 1 else torch.zeros_like(mean)
+        centred = x - mean
+        # (z * z).sum(0) is several times faster than x.std(0) on row-major data, and as exact.
+        std = ((centred * centred).sum(dim=0) / max(n - 1, 1)).sqrt()
         self._set_moments(mean, std)
+        if not self.center:
+            z = self._affine(x)
+        else:
+            z = centred if bool(self.keep.all()) else centred[:, self.keep]
+            if self.standardize:
+                z = z.div_(self.scale[self.keep])
         if self.l2:
-            self.norm = self._affine(x).norm(dim=1).mean()
-        return self
+            self.norm = z.norm(dim=1).mean()
+            z = nn.functional.normalize(z, dim=1) * self.norm
+        return z
 
     def fit_moments(self, n: int, total: torch.Tensor, total_sq: torch.Tensor) -> Preprocessor:
         """Fit from streamed per-dimension sums (count, sum, sum of squares), without the rows themselves."""

@@ -54,6 +54,9 @@ def as_latents(value: Any, name: str) -> torch.Tensor:
             f"{name} latents are empty (shape {tuple(value.shape)}); expected at least one row and one column; "
             f"fix: check that the encoder produced outputs for your items"
         )
+    # One reduction detects NaN/Inf cheaply; only then (or on overflow of the sum) look element by element.
+    if bool(torch.isfinite(value.sum())):
+        return value
     finite = torch.isfinite(value)
     if not bool(finite.all()):
         bad = int((~finite).sum())
