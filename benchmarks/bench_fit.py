@@ -111,6 +111,22 @@ CASES = [
 ]
 
 
+def head_to_head(n: int = 10_000, rounds: int = 15) -> dict:
+    """hubstitch orthogonal and latentis Procrustes alternated in one process on the same data: the fair ratio."""
+    ours, theirs = _fitter("hubstitch", "orthogonal"), _fitter("latentis", "orthogonal")
+    x, y = _chunk(n, seed=0, rotation=_rotation())
+    ours(x, y), theirs(x, y)
+    times: dict[str, list[float]] = {"hubstitch": [], "latentis": []}
+    for _ in range(rounds):
+        for name, fit in (("hubstitch", ours), ("latentis", theirs)):
+            start = time.perf_counter()
+            fit(x, y)
+            times[name].append(time.perf_counter() - start)
+    medians = {k: statistics.median(v) for k, v in times.items()}
+    return {"n": n, "d": D, "rounds": rounds, "median_seconds": medians,
+            "hubstitch_over_latentis": medians["hubstitch"] / medians["latentis"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", nargs=3, metavar=("LIBRARY", "METHOD", "N"), help=argparse.SUPPRESS)
@@ -142,9 +158,20 @@ def main() -> None:
         rows.append(row)
     result = {"machine": {"cpus": torch.get_num_threads(), "python": platform.python_version(),
                           "torch": torch.__version__, "platform": platform.platform()}, "rows": rows}
+    try:
+        result["head_to_head"] = head_to_head()
+    except ImportError as err:
+        result["head_to_head"] = {"error": f"latentis not importable: {err}"}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     sys.stdout.write(render_table(rows) + "\n")
+    h2h = result["head_to_head"]
+    if "error" in h2h:
+        sys.stdout.write(f"\nhead to head: {h2h['error']}\n")
+    else:
+        sys.stdout.write(f"\nhead to head, orthogonal {h2h['n']:,} x {h2h['d']}, {h2h['rounds']} alternating rounds: "
+                         f"hubstitch {h2h['median_seconds']['hubstitch']:.3f} s, latentis "
+                         f"{h2h['median_seconds']['latentis']:.3f} s, ratio {h2h['hubstitch_over_latentis']:.2f}x\n")
 
 
 def render_table(rows: list[dict]) -> str:

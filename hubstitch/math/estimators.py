@@ -70,9 +70,12 @@ def fit_translation(source, target, method: str, progress: Callable[[int, float]
     if method == "orthogonal":
         xm = mapping.match_source(xp)
         ym = mapping.match_source(yp) if mapping.dim_matching == "truncate" else yp
-        cross = torch.zeros(mapping.matched_dim, mapping.matched_dim, dtype=x.dtype)
-        cross[: xm.shape[1], : ym.shape[1]] = xm.T @ ym
-        mapping.rotation, mapping.scale = solvers.procrustes(cross, (xm * xm).sum(), opts["isotropic_scale"])
+        cross = xm.T @ ym
+        if cross.shape != (mapping.matched_dim, mapping.matched_dim):  # zero padding of the narrower side
+            cross = torch.nn.functional.pad(cross, (0, mapping.matched_dim - cross.shape[1],
+                                                    0, mapping.matched_dim - cross.shape[0]))
+        sq_norm = (xm * xm).sum() if opts["isotropic_scale"] else None
+        mapping.rotation, mapping.scale = solvers.procrustes(cross, sq_norm)
     elif method == "affine":
         design = torch.cat([xp, torch.ones(xp.shape[0], 1, dtype=xp.dtype)], dim=1)
         solution = torch.linalg.lstsq(design, yp, driver="gelsd").solution
@@ -125,7 +128,8 @@ def fit_translation_from_statistics(stats: AnchorStatistics, method: str, **opti
         square = torch.zeros(m, m, dtype=torch.float64)
         square[:kx, :ky] = cross[:kx, :ky]
         sq_x = (stats.source_sq[sx] - 2 * ax * stats.source_sum[sx] + n * ax * ax) / (dx * dx)
-        mapping.rotation, mapping.scale = solvers.procrustes(square, sq_x[:kx].sum(), opts["isotropic_scale"])
+        mapping.rotation, mapping.scale = solvers.procrustes(square, sq_x[:kx].sum() if opts["isotropic_scale"]
+                                                             else None)
         return translation.eval()
     raw_gram = stats.source_gram[sx][:, sx]
     gram = (raw_gram - torch.outer(stats.source_sum[sx], ax) - torch.outer(ax, stats.source_sum[sx])

@@ -7,7 +7,7 @@ Example:
     >>> from hubstitch.math.solvers import procrustes
     >>> q, _ = torch.linalg.qr(torch.randn(4, 4, dtype=torch.float64))
     >>> x = torch.randn(50, 4, dtype=torch.float64)
-    >>> rotation, scale = procrustes(x.T @ (x @ q), (x * x).sum(), isotropic_scale=False)
+    >>> rotation, scale = procrustes(x.T @ (x @ q))
     >>> torch.allclose(rotation, q)
     True
 """
@@ -17,14 +17,15 @@ from __future__ import annotations
 import torch
 
 
-def procrustes(cross: torch.Tensor, source_sq_norm: torch.Tensor, isotropic_scale: bool) -> tuple[torch.Tensor, ...]:
-    """Orthogonal R maximising trace(R^T cross), cross = X^T Y; optional scale s minimising ||s X R - Y||.
+def procrustes(cross: torch.Tensor, source_sq_norm: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+    """Orthogonal R maximising trace(R^T cross), cross = X^T Y; with ||X||_F^2 given, the scale s minimising
+    ||s X R - Y||.
 
     Uses `torch.linalg.svd` (not the deprecated `torch.svd`). Returns (R, s) with s = 1 without scaling.
     """
     u, singular, vh = torch.linalg.svd(cross, full_matrices=False)
     rotation = u @ vh
-    if isotropic_scale:
+    if source_sq_norm is not None:
         scale = singular.sum() / source_sq_norm.clamp_min(torch.finfo(cross.dtype).tiny)
     else:
         scale = torch.ones((), dtype=cross.dtype)
