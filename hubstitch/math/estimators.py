@@ -41,8 +41,6 @@ def minimum_anchors(method: str, source_active_dim: int) -> tuple[int, str]:
     return 2, "a spread to estimate"
 
 
-
-
 def _assemble(method: str, opts: dict[str, Any], source_prep: Preprocessor, target_prep: Preprocessor,
               n_anchors: int) -> LatentTranslation:
     translation = LatentTranslation(method, source_prep.dim, target_prep.dim, source_prep.active_dim,

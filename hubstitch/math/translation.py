@@ -91,4 +91,5 @@ class LatentTranslation(nn.Module):
         return self.target_prep.inverse(z).to(x.dtype)
 
     def _map_dtype(self) -> torch.dtype:
-        return next(iter(self.map.state_dict().values())).dtype
+        tensor = next(self.map.buffers(), None)
+        return (tensor if tensor is not None else next(self.map.parameters())).dtype
