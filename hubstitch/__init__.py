@@ -28,7 +28,21 @@ from .math.statistics import AnchorStatistics  # noqa: E402
 from .translator import Translator  # noqa: E402
 from .translator_config import AnchorProvenance, LatentSpaceRef, TranslatorConfig  # noqa: E402
 
-__all__ = [
+_LAZY = {  # these import transformers / datasets, which take seconds: loaded on first use
+    "Encoder": "encoder", "AnchorSet": "anchors", "ClassifierHead": "head", "LatentCache": "latent_cache",
+    "head_from_classifier": "head_splice", "fit_from_encoders": "workflow",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'hubstitch' has no attribute {name!r}")
+
+
+__all__ = [*_LAZY,
     "AnchorCountError", "AnchorProvenance", "AnchorStatistics", "ArtifactError", "DimensionError",
     "HubstitchError", "HubstitchValueError", "LatentSpaceRef", "LatentsError", "RelativeProjection",
     "StreamingNotSupportedError", "Translator", "TranslatorConfig", "UnknownMethodError", "fit_translator",

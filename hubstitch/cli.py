@@ -48,9 +48,11 @@ def load_latents(spec: str) -> torch.Tensor:
 
 def _emit(summary: dict[str, Any], fmt: str) -> None:
     if fmt == "json":
-        sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
         return
     lines = [f"translator: {summary['out']}", f"method: {summary['method']}",
+             *[f"{side}: {summary[side]['model_id']} @ {summary[side]['revision']}" for side in ("source", "target")
+               if side in summary],
              f"anchors: {summary['n_anchors']}  held-out: {summary.get('n_heldout') or 0}"]
     for name, value in (summary.get("heldout") or {}).items():
         lines.append(f"  {name:<11}{value:.4f}")
@@ -81,6 +83,114 @@ def _cmd_fit_latents(args: argparse.Namespace) -> None:
            "heldout": metrics.get("heldout")}, args.format)
 
 
+def parse_encoder_spec(spec: str) -> tuple[str, str | None, str | None]:
+    """``"org/name@revision:modality"`` -> (id, revision, modality); a local folder is taken as it is."""
+    if Path(spec).exists():
+        return spec, None, None
+    modality = None
+    head, sep, tail = spec.rpartition(":")
+    if sep and tail in ("text", "image"):
+        spec, modality = head, tail
+    name, _, revision = spec.partition("@")
+    return name, revision or None, modality
+
+
+def _encoder(spec: str, pooling: str | None, layer: int, args: argparse.Namespace):
+    from .encoder import Encoder
+
+    name, revision, modality = parse_encoder_spec(spec)
+    return Encoder.from_pretrained(name, revision=revision, modality=modality, pooling=pooling, layer=layer,
+                                   trust_remote_code=args.trust_remote_code)
+
+
+def _cache(args: argparse.Namespace):
+    from .latent_cache import LatentCache
+
+    return None if args.no_cache else LatentCache(args.cache_dir)
+
+
+def _cmd_fit(args: argparse.Namespace) -> None:
+    from .anchors import AnchorSet
+    from .workflow import fit_from_encoders
+
+    source = _encoder(args.source, args.source_pooling, args.source_layer, args)
+    target = _encoder(args.target, args.target_pooling, args.target_layer, args)
+    anchors = AnchorSet.load(args.anchors, source_column=args.source_column, target_column=args.target_column,
+                             label_column=args.label_column, config=args.config, split=args.split,
+                             revision=args.revision)
+    options: dict[str, Any] = {} if args.alpha is None else {"alpha": args.alpha}
+    holdout = int(args.holdout) if args.holdout >= 1 else args.holdout
+    translator = fit_from_encoders(source, target, anchors, n=args.n, selection=args.selection, holdout=holdout,
+                                   seed=args.seed, method=args.method, cache=_cache(args),
+                                   batch_size=args.batch_size, progress=not args.quiet, **options)
+    translator.save_pretrained(args.out)
+    config, metrics = translator.config, translator.config.metrics
+    _emit({"out": str(args.out), "method": config.method, "options": config.options, "n_anchors": config.n_anchors,
+           "n_heldout": metrics.get("n_heldout"), "heldout": metrics.get("heldout"),
+           "source": vars(config.source), "target": vars(config.target), "anchors": vars(config.anchors)},
+          args.format)
+
+
+def _cmd_train_head(args: argparse.Namespace) -> None:
+    from .anchors import AnchorSet
+    from .head import ClassifierHead
+    from .workflow import encode_set
+
+    column = args.text_column or args.image_column
+    encoder = _encoder(args.encoder, args.pooling, args.layer, args)
+    expected = "image" if args.image_column else "text"
+    if encoder.modality != expected:
+        from .errors import HubstitchValueError
+
+        raise HubstitchValueError(f"--{expected}-column was given but {args.encoder} encodes {encoder.modality}; "
+                                  f"fix: pass --{encoder.modality}-column, or a {expected} encoder")
+    data = AnchorSet.load(args.dataset, source_column=column, label_column=args.label_column, config=args.config,
+                          split=args.split, revision=args.revision)
+    if args.n:
+        data = data.select(args.n, seed=args.seed, selection="stratified")
+    latents = encode_set(encoder, data, "source", _cache(args), args.batch_size, progress=not args.quiet)
+    head = ClassifierHead.fit(latents, data.labels(), hidden_dim=args.hidden_dim, epochs=args.epochs,
+                              seed=args.seed, encoder=encoder.ref)
+    head.config.training["dataset"] = data.provenance_dict()
+    head.save_pretrained(args.out)
+    summary = {"out": str(args.out), "labels": head.labels, "encoder": vars(encoder.ref), **head.config.training}
+    if args.format == "json":
+        sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
+    else:
+        sys.stdout.write(f"head: {args.out}\nlabels: {', '.join(head.labels)}\n"
+                         f"train accuracy: {summary['train_accuracy']:.4f}\n"
+                         + (f"validation accuracy: {summary['val_accuracy']:.4f}\n" if "val_accuracy" in summary
+                            else ""))
+
+
+def _cmd_cache(args: argparse.Namespace) -> None:
+    from .latent_cache import LatentCache
+
+    cache = LatentCache(args.cache_dir)
+    if args.cache_command == "clear":
+        removed = cache.clear(args.model)
+        logger.warning("removed %d cache entries from %s", removed, cache.folder)
+        sys.stdout.write(json.dumps({"removed": removed}) + "\n" if args.format == "json" else f"removed {removed}\n")
+        return
+    entries = cache.entries()
+    if args.format == "json":
+        sys.stdout.write(json.dumps(entries, indent=2) + "\n")
+        return
+    for e in entries:
+        sys.stdout.write(f"{e.get('model_id', '?')}\t{e.get('revision', '')[:12]}\t{e.get('pooling', '')}\t"
+                         f"{e.get('column', '')}\t{e.get('n', '?')}x{e.get('dim', '?')}\t{e['bytes']}\t{e['path']}\n")
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--cache-dir", default=None, help="latent cache folder (default $HUBSTITCH_CACHE or "
+                                                           "~/.cache/hubstitch)")
+    parser.add_argument("--no-cache", action="store_true", help="encode without reading or writing the cache")
+    parser.add_argument("--trust-remote-code", action="store_true", help="allow checkpoints' own code (unsafe)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--format", choices=["text", "json"], default="text")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hubstitch", description="Stitch pretrained models through their latents.")
     parser.add_argument("--version", action="version", version=f"hubstitch {__version__}")
@@ -106,6 +216,57 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--target-id", default=None, help="Hub id of the target encoder (recorded in the card)")
     fit.add_argument("--format", choices=["text", "json"], default="text")
     fit.set_defaults(func=_cmd_fit_latents)
+
+    fit = sub.add_parser("fit", help="fit a translator between two checkpoints on an anchor dataset")
+    fit.add_argument("source", help="Hub id or folder, optionally id@revision and :text / :image")
+    fit.add_argument("target", help="Hub id or folder, optionally id@revision and :text / :image")
+    fit.add_argument("--anchors", required=True, help="Hub dataset id, dataset folder, CSV / JSONL, or image folder")
+    fit.add_argument("--config", default=None)
+    fit.add_argument("--split", default="train")
+    fit.add_argument("--revision", default=None, help="dataset revision")
+    fit.add_argument("--source-column", default="text")
+    fit.add_argument("--target-column", default=None, help="default: the source column")
+    fit.add_argument("--label-column", default=None, help="needed by --selection stratified")
+    fit.add_argument("--n", type=int, default=None, help="number of anchors (default: all but the held-out part)")
+    fit.add_argument("--selection", choices=["random", "stratified", "kmeans", "farthest"], default="random")
+    fit.add_argument("--method", choices=METHOD_CHOICES, default="auto")
+    fit.add_argument("--alpha", type=float, default=None)
+    fit.add_argument("--holdout", type=float, default=0.2, help="fraction (< 1) or count of held-out pairs")
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--source-pooling", default=None)
+    fit.add_argument("--target-pooling", default=None)
+    fit.add_argument("--source-layer", type=int, default=-1)
+    fit.add_argument("--target-layer", type=int, default=-1)
+    fit.add_argument("--out", type=Path, required=True)
+    _add_common(fit)
+    fit.set_defaults(func=_cmd_fit)
+
+    head = sub.add_parser("train-head", help="train a classifier head on one encoder's latents")
+    head.add_argument("encoder", help="Hub id or folder, optionally id@revision and :text / :image")
+    head.add_argument("--dataset", required=True)
+    head.add_argument("--config", default=None)
+    head.add_argument("--split", default="train")
+    head.add_argument("--revision", default=None)
+    columns = head.add_mutually_exclusive_group(required=True)
+    columns.add_argument("--text-column")
+    columns.add_argument("--image-column")
+    head.add_argument("--label-column", required=True)
+    head.add_argument("--n", type=int, default=None, help="train on a stratified sample of n items")
+    head.add_argument("--hidden-dim", type=int, default=0, help="0: linear head")
+    head.add_argument("--epochs", type=int, default=300)
+    head.add_argument("--pooling", default=None)
+    head.add_argument("--layer", type=int, default=-1)
+    head.add_argument("--seed", type=int, default=0)
+    head.add_argument("--out", type=Path, required=True)
+    _add_common(head)
+    head.set_defaults(func=_cmd_train_head)
+
+    cache = sub.add_parser("cache", help="list or clear the latent cache")
+    cache.add_argument("cache_command", choices=["ls", "clear"])
+    cache.add_argument("--model", default=None, help="clear only this model's entries")
+    cache.add_argument("--cache-dir", default=None)
+    cache.add_argument("--format", choices=["text", "json"], default="text")
+    cache.set_defaults(func=_cmd_cache)
     return parser
 
 
@@ -113,12 +274,23 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
     try:
         args.func(args)
-    except (HubstitchError, OSError) as err:
-        sys.stderr.write(f"hubstitch {args.command}: error: {err}\n")
+    except LocalEntryNotFoundError as err:
+        _fail(args.command, f"{err} (hubstitch: not in the local Hub cache and the Hub is offline or unreachable; "
+                            f"fix: check the id and revision, go online, or pass a local folder)")
+        return 1
+    except (HubstitchError, OSError, HfHubHTTPError) as err:
+        _fail(args.command, str(err))
         return 1
     return 0
+
+
+def _fail(command: str, message: str) -> None:
+    """One line on stderr, whatever the error's own formatting."""
+    sys.stderr.write(f"hubstitch {command}: error: {' '.join(message.split())}\n")
 
 
 if __name__ == "__main__":

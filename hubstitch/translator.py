@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
-from huggingface_hub import ModelCard, PyTorchModelHubMixin, hf_hub_download
-from safetensors import safe_open
+from huggingface_hub import ModelCard, PyTorchModelHubMixin
 from safetensors.torch import save_file
 from torch import nn
 
+from .artifact_io import CONFIG_NAME, WEIGHTS_NAME, artifact_files, finish_loading, load_state_checked, read_config
 from .errors import ArtifactError
 from .math.translation import LatentTranslation
 from .metrics import evaluate
@@ -35,10 +34,6 @@ from .model_card import render_translator_card
 from .translator_config import TranslatorConfig
 
 logger = logging.getLogger(__name__)
-
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
-
 
 class Translator(nn.Module, PyTorchModelHubMixin, library_name="hubstitch",
                  tags=["hubstitch", "latent-translation", "model-stitching"]):
@@ -97,45 +92,15 @@ class Translator(nn.Module, PyTorchModelHubMixin, library_name="hubstitch",
         if unused:
             raise TypeError(f"unexpected arguments {sorted(unused)}; Translator.from_pretrained takes revision, "
                             f"cache_dir, force_download, token and local_files_only")
-        source = str(pretrained_model_name_or_path)
-        if os.path.isdir(source):
-            config_path, weights_path = Path(source) / CONFIG_NAME, Path(source) / WEIGHTS_NAME
-            for path in (config_path, weights_path):
-                if not path.is_file():
-                    raise ArtifactError(f"{path} is missing; expected {CONFIG_NAME} and {WEIGHTS_NAME} in {source}; "
-                                        f"fix: save the translator with save_pretrained")
-        else:
-            kwargs = dict(repo_id=source, revision=revision, cache_dir=cache_dir, force_download=force_download,
-                          token=token, local_files_only=local_files_only)
-            config_path = Path(hf_hub_download(filename=CONFIG_NAME, **kwargs))
-            weights_path = Path(hf_hub_download(filename=WEIGHTS_NAME, **kwargs))
-        try:
-            data = json.loads(config_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
-            raise ArtifactError(f"{config_path} is not valid JSON ({err}); fix: re-save the translator") from err
-        model = cls(TranslatorConfig.from_dict(data, origin=str(config_path)))
+        config_path, weights_path = artifact_files(pretrained_model_name_or_path, revision=revision,
+                                                   cache_dir=cache_dir, force_download=force_download, token=token,
+                                                   local_files_only=local_files_only)
+        model = cls(TranslatorConfig.from_dict(read_config(config_path), origin=str(config_path)))
         model._load_checked(weights_path)
         return model.eval()
 
     def _load_checked(self, weights_path: Path) -> None:
-        expected = self.state_dict()
-        with safe_open(str(weights_path), framework="pt") as handle:
-            found = set(handle.keys())
-            if found != set(expected):
-                raise ArtifactError(
-                    f"{weights_path} does not match its config (method {self.config.method!r}): missing keys "
-                    f"{sorted(set(expected) - found)}, unexpected keys {sorted(found - set(expected))}; "
-                    f"fix: re-save the translator, config and weights together"
-                )
-            tensors = {name: handle.get_tensor(name) for name in sorted(found)}
-        for name, tensor in tensors.items():
-            want = expected[name]
-            if tensor.shape != want.shape or tensor.dtype.is_floating_point != want.dtype.is_floating_point:
-                raise ArtifactError(
-                    f"{weights_path}: tensor {name!r} has shape {tuple(tensor.shape)} and dtype {tensor.dtype}; "
-                    f"the config implies shape {tuple(want.shape)} and a {want.dtype} tensor; fix: re-save the "
-                    f"translator, config and weights together"
-                )
+        tensors = load_state_checked(self, weights_path, f"method {self.config.method!r}")
         for side, active in (("source", self.config.source_active_dim), ("target", self.config.target_active_dim)):
             kept = int(tensors[f"translation.{side}_prep.keep"].sum())
             if kept != active:
@@ -143,6 +108,4 @@ class Translator(nn.Module, PyTorchModelHubMixin, library_name="hubstitch",
                     f"{weights_path}: {side} keeps {kept} dimensions but the config says {side}_active_dim={active}; "
                     f"fix: re-save the translator, config and weights together"
                 )
-        self.load_state_dict(tensors, strict=True, assign=True)
-        for parameter in self.parameters():
-            parameter.requires_grad_(False)
+        finish_loading(self, tensors)

@@ -22,3 +22,23 @@ def seed() -> int:
 @pytest.fixture
 def gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory):
+    """Tiny random checkpoints, built once per test session: {name: folder}."""
+    import tiny_models as tm
+
+    root = tmp_path_factory.mktemp("tiny-models")
+    return {
+        "bert": tm.text_model(root / "bert", "bert"),
+        "bert-2": tm.text_model(root / "bert-2", "bert", hidden=48, seed=1),
+        "distilbert": tm.text_model(root / "distilbert", "distilbert", seed=2),
+        "gpt2": tm.text_model(root / "gpt2", "gpt2"),
+        "vit": tm.image_model(root / "vit", "vit"),
+        "clip": tm.clip_model(root / "clip"),
+        **{f"{family}-cls": tm.text_model(root / f"{family}-cls", family, head=True)
+           for family in ("bert", "roberta", "distilbert")},
+        **{f"{family}-cls": tm.image_model(root / f"{family}-cls", family, head=True)
+           for family in ("vit", "mobilenet_v2")},
+    }

@@ -1,0 +1,190 @@
+"""`AnchorSet`: parallel anchor items from a Hub dataset, a local dataset folder, CSV / JSONL, or an image folder.
+
+One column gives same-modality pairs (the same sentences through two text encoders); two paired columns give
+cross-modal pairs (an image and its caption). Selection always returns indices of real items, so both sides stay
+parallel; a held-out part is split off first for evaluation. Provenance and a fingerprint go into the translator's
+config and key the latent cache.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> from hubstitch.anchors import AnchorSet
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "pairs.jsonl"
+    >>> _ = path.write_text("".join(f'{{"text": "item {i}", "label": {i % 2}}}\\n' for i in range(20)))
+    >>> anchors = AnchorSet.load(str(path), source_column="text", label_column="label")
+    >>> pool, heldout = anchors.split_holdout(0.25, seed=0)
+    >>> len(pool.select(6, selection="stratified")), len(heldout)
+    (6, 5)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import AnchorCountError, HubstitchValueError
+from .hub_files import content_hash, resolve, split_revision
+from .math.anchor_selection import select_indices
+from .translator_config import AnchorProvenance
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+class DatasetError(HubstitchValueError):
+    """A dataset, split or column that an `AnchorSet` cannot use."""
+
+
+def _image_folder(folder: Path):
+    from datasets import Dataset
+
+    paths, labels = [], []
+    for class_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
+        for path in sorted(class_dir.iterdir()):
+            if path.suffix.lower() in IMAGE_SUFFIXES:
+                paths.append(str(path))
+                labels.append(class_dir.name)
+    if not paths:
+        raise DatasetError(f"{folder} holds no images in class subfolders; expected <folder>/<label>/<image>; "
+                           f"fix: lay the images out by class")
+    return Dataset.from_dict({"image": paths, "label": labels})
+
+
+def _load_dataset(spec: str, config: str | None, split: str, revision: str | None,
+                  local_files_only: bool | None) -> tuple[Any, str, str]:
+    """(dataset, name for provenance, pinned revision or content hash)."""
+    from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
+
+    path = Path(spec).expanduser()
+    if path.is_file():
+        builder = {".csv": "csv", ".jsonl": "json", ".json": "json"}.get(path.suffix.lower())
+        if builder is None:
+            raise DatasetError(f"{spec!r} has an unknown extension; expected .csv, .jsonl or .json, a dataset folder "
+                               f"or a Hub id; fix: convert it")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        return load_dataset(builder, data_files=str(path), split="train"), str(path.resolve()), f"sha256:{digest}"
+    if path.is_dir():
+        if (path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file():
+            data = load_from_disk(str(path))
+        elif any(p.is_dir() for p in path.iterdir()) and not any(p.suffix in (".parquet", ".csv", ".json", ".jsonl")
+                                                                 for p in path.iterdir()):
+            data = _image_folder(path)
+        else:
+            data = load_dataset(str(path), name=config, split=split)
+        if isinstance(data, DatasetDict):
+            if split not in data:
+                raise DatasetError(f"{spec!r} has splits {sorted(data)}, not {split!r}; fix: pass --split")
+            data = data[split]
+        return data, str(path.resolve()), content_hash(path)
+    resolved = resolve(spec, revision=revision, repo_type="dataset", local_files_only=local_files_only)
+    data = load_dataset(str(resolved.folder), name=config, split=split)
+    assert isinstance(data, Dataset)
+    return data, spec, resolved.revision
+
+
+@dataclass
+class AnchorSet:
+    """Items of a dataset (all of them, or selected rows) with the columns that feed each encoder."""
+
+    dataset: Any  # datasets.Dataset
+    source_column: str
+    target_column: str | None = None
+    label_column: str | None = None
+    provenance: AnchorProvenance = field(default_factory=AnchorProvenance)
+    indices: list[int] | None = None  # rows of the original dataset, in anchor order
+
+    @classmethod
+    def load(cls, spec: str, *, source_column: str, target_column: str | None = None,
+             label_column: str | None = None, config: str | None = None, split: str = "train",
+             revision: str | None = None, local_files_only: bool | None = None) -> AnchorSet:
+        """Load from a Hub dataset id (``id`` or ``id@revision``), a local dataset folder, a CSV / JSONL file or an
+        image folder (``<folder>/<label>/<image>``, columns ``image`` and ``label``)."""
+        name, at_revision = split_revision(spec)
+        try:
+            data, display, pinned = _load_dataset(name, config, split, revision or at_revision, local_files_only)
+        except ValueError as err:
+            if isinstance(err, HubstitchValueError) or "corresponds to no data" not in str(err):
+                raise
+            data, display, pinned = [], name, None
+        if len(data) == 0:
+            raise DatasetError(f"{display!r} split {split!r} is empty; expected at least one row; fix: pick "
+                               f"another split or file")
+        columns = [c for c in (source_column, target_column, label_column) if c]
+        missing = [c for c in columns if c not in data.column_names]
+        if missing:
+            raise DatasetError(f"column(s) {missing} not in {display!r}; it has {data.column_names}; "
+                               f"fix: pass one of those to --source-column / --target-column / --label-column")
+        provenance = AnchorProvenance(dataset_id=display, config=config, split=split, revision=pinned,
+                                      columns=columns, n=len(data))
+        anchors = cls(data, source_column, target_column, label_column, provenance)
+        anchors.provenance.fingerprint = anchors.dataset_fingerprint()
+        return anchors
+
+    def __len__(self) -> int:
+        return len(self.indices) if self.indices is not None else len(self.dataset)
+
+    def rows(self) -> list[int]:
+        return list(range(len(self.dataset))) if self.indices is None else list(self.indices)
+
+    def dataset_fingerprint(self) -> str:
+        """Identifies the data (not the selection): dataset, config, split, pinned revision and columns."""
+        p = self.provenance
+        key = json.dumps([p.dataset_id, p.config, p.split, p.revision, p.columns])
+        return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+    def _column(self, column: str) -> list[Any]:
+        rows = self.rows()
+        data = self.dataset.select(rows) if self.indices is not None else self.dataset
+        return list(data[column])
+
+    def source_items(self) -> list[Any]:
+        return self._column(self.source_column)
+
+    def target_items(self) -> list[Any]:
+        return self._column(self.target_column or self.source_column)
+
+    def labels(self) -> list[Any]:
+        if not self.label_column:
+            raise DatasetError("no label column was given; fix: pass label_column= (--label-column)")
+        return self._column(self.label_column)
+
+    def _subset(self, rows: list[int], **provenance: Any) -> AnchorSet:
+        return replace(self, indices=rows, provenance=replace(self.provenance, n=len(rows), **provenance))
+
+    def split_holdout(self, holdout: float | int, seed: int = 0) -> tuple[AnchorSet, AnchorSet | None]:
+        """(pool, held-out): a seeded random fraction (float) or count (int) of the rows kept out for evaluation."""
+        rows = self.rows()
+        count = int(round(holdout * len(rows))) if isinstance(holdout, float) else int(holdout)
+        if not 0 <= count < len(rows):
+            raise AnchorCountError(f"holdout={holdout!r} keeps {count} of {len(rows)} rows out; expected fewer than "
+                                   f"all of them; fix: lower --holdout")
+        if count == 0:
+            return self, None
+        order = torch.randperm(len(rows), generator=torch.Generator().manual_seed(seed + 7919)).tolist()
+        held = sorted(rows[i] for i in order[:count])
+        pool = sorted(rows[i] for i in order[count:])
+        return self._subset(pool), self._subset(held, selection="holdout", seed=seed)
+
+    def select(self, n: int, seed: int = 0, selection: str = "random",
+               features: torch.Tensor | None = None) -> AnchorSet:
+        """`n` anchors by `selection`; `features` (one row per item of this set) for ``kmeans`` / ``farthest``."""
+        rows = self.rows()
+        if n > len(rows):
+            raise AnchorCountError(f"asked for {n} anchors but only {len(rows)} items are available; expected "
+                                   f"n <= {len(rows)}; fix: lower --n (or --holdout), or use a larger split")
+        labels = None
+        if selection == "stratified":
+            values = self.labels()
+            codes = {v: i for i, v in enumerate(sorted(set(values), key=str))}
+            labels = torch.tensor([codes[v] for v in values])
+        chosen = select_indices(len(rows), n, selection, labels=labels, features=features, seed=seed)
+        return self._subset([rows[i] for i in chosen.tolist()], selection=selection, seed=seed)
+
+    def provenance_dict(self) -> dict[str, Any]:
+        return asdict(self.provenance)

@@ -1,0 +1,83 @@
+"""Reading hubstitch artifacts safely: config.json + model.safetensors from a folder or a Hub repo, never pickle.
+
+Example:
+    >>> from hubstitch.artifact_io import artifact_files
+    >>> artifact_files("/no/such/folder-or-repo", local_files_only=True)  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    huggingface_hub.errors.HFValidationError: ...
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from huggingface_hub import hf_hub_download
+from safetensors import safe_open
+from torch import nn
+
+from .errors import ArtifactError
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+def artifact_files(source: str | Path, *, revision: str | None = None, cache_dir: str | Path | None = None,
+                   force_download: bool = False, token: str | bool | None = None,
+                   local_files_only: bool = False) -> tuple[Path, Path]:
+    """Paths of (config.json, model.safetensors) in a local folder, or downloaded from a Hub repo at `revision`."""
+    source = str(source)
+    if os.path.isdir(source):
+        paths = Path(source) / CONFIG_NAME, Path(source) / WEIGHTS_NAME
+        for path in paths:
+            if not path.is_file():
+                raise ArtifactError(f"{path} is missing; expected {CONFIG_NAME} and {WEIGHTS_NAME} in {source}; "
+                                    f"fix: save the artifact with save_pretrained")
+        return paths
+    kwargs = dict(repo_id=source, revision=revision, cache_dir=cache_dir, force_download=force_download,
+                  token=token, local_files_only=local_files_only)
+    config = Path(hf_hub_download(filename=CONFIG_NAME, **kwargs))
+    return config, Path(hf_hub_download(filename=WEIGHTS_NAME, **kwargs))
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ArtifactError(f"{path} is not valid JSON ({err}); fix: re-save the artifact") from err
+
+
+def load_state_checked(module: nn.Module, weights_path: Path, what: str) -> dict[str, torch.Tensor]:
+    """Load `weights_path` into `module` only if its keys, shapes and kinds of dtype are exactly the module's.
+
+    Returns the tensors (after loading, with the file's dtypes kept: bit-for-bit reproduction).
+    """
+    expected = module.state_dict()
+    with safe_open(str(weights_path), framework="pt") as handle:
+        found = set(handle.keys())
+        if found != set(expected):
+            raise ArtifactError(
+                f"{weights_path} does not match its config ({what}): missing keys "
+                f"{sorted(set(expected) - found)}, unexpected keys {sorted(found - set(expected))}; "
+                f"fix: re-save the artifact, config and weights together"
+            )
+        tensors = {name: handle.get_tensor(name) for name in sorted(found)}
+    for name, tensor in tensors.items():
+        want = expected[name]
+        if tensor.shape != want.shape or tensor.dtype.is_floating_point != want.dtype.is_floating_point:
+            raise ArtifactError(
+                f"{weights_path}: tensor {name!r} has shape {tuple(tensor.shape)} and dtype {tensor.dtype}; "
+                f"the config implies shape {tuple(want.shape)} and a {want.dtype} tensor; fix: re-save the "
+                f"artifact, config and weights together"
+            )
+    return tensors
+
+
+def finish_loading(module: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    module.load_state_dict(tensors, strict=True, assign=True)
+    for parameter in module.parameters():
+        parameter.requires_grad_(False)
+    module.eval()

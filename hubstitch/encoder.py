@@ -1,0 +1,310 @@
+"""`Encoder`: a Hub checkpoint (or local folder) turned into a function from raw items to pinned latents.
+
+Text (AutoTokenizer + AutoModel), image (AutoImageProcessor, PIL backend, + AutoModel), CLIP-style dual encoders
+(tower chosen by `modality`, projected embeddings) and sentence-transformers repos (``modules.json``,
+``1_Pooling/config.json``, ``Normalize``) load the same way. The revision is resolved once to its commit and
+recorded; `trust_remote_code` stays False unless passed; weights load from safetensors only.
+
+Example:
+    >>> from hubstitch import Encoder  # doctest: +SKIP
+    >>> encoder = Encoder.from_pretrained("sentence-transformers/all-MiniLM-L6-v2")  # doctest: +SKIP
+    >>> encoder.encode(["a sentence", "another one"]).shape  # doctest: +SKIP
+    torch.Size([2, 384])
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from huggingface_hub.utils import tqdm
+
+from .errors import HubstitchValueError, UnknownMethodError
+from .hub_files import ResolvedRepo, resolve, split_revision
+from .pooling import CNN_FAMILIES, check_pooling, default_pooling, pool
+from .translator_config import LatentSpaceRef
+
+logger = logging.getLogger(__name__)
+
+MODALITIES = ("text", "image")
+DUAL_FAMILIES = {"clip", "siglip", "siglip2", "chinese_clip"}
+VISION_FAMILIES = CNN_FAMILIES | {"vit", "deit", "dinov2", "beit", "swin", "swinv2", "data2vec-vision", "dinov3_vit"}
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "tokenizer.model", "spiece.model",
+                   "sentencepiece.bpe.model")
+ST_MODULES = {"sentence_transformers.models.Transformer", "sentence_transformers.models.Pooling",
+              "sentence_transformers.models.Normalize"}
+
+
+class EncoderError(HubstitchValueError):
+    """A checkpoint, modality, pooling or input that an `Encoder` cannot work with."""
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise EncoderError(f"cannot read {path}: {err}; fix: check the checkpoint files") from err
+
+
+def _inside(folder: Path, relative: str) -> Path:
+    """`folder / relative`, refusing absolute paths and paths that climb out of `folder`."""
+    candidate = (folder / relative).resolve()
+    if Path(relative).is_absolute() or not candidate.is_relative_to(folder.resolve()):
+        raise EncoderError(f"path {relative!r} in modules.json leaves the checkpoint folder; expected a relative "
+                           f"path inside it; fix: this repo's modules.json is unsafe, do not use it")
+    return candidate
+
+
+def read_sentence_transformers(folder: Path) -> dict[str, Any] | None:
+    """Transformer subfolder, pooling, normalisation and max length of a sentence-transformers repo (or None)."""
+    modules_file = folder / "modules.json"
+    if not modules_file.is_file():
+        return None
+    info: dict[str, Any] = {"transformer": folder, "pooling": None, "normalize": False, "max_length": None}
+    for module in _read_json(modules_file):
+        kind, path = module.get("type"), module.get("path", "")
+        if kind not in ST_MODULES:
+            raise EncoderError(f"modules.json lists {kind!r}; hubstitch supports {sorted(ST_MODULES)}; fix: use "
+                               f"the repo through sentence-transformers, or an encoder without that module")
+        target = _inside(folder, path)
+        if kind.endswith("Transformer"):
+            info["transformer"] = target
+        elif kind.endswith("Pooling"):
+            config = _read_json(target / "config.json")
+            modes = {"cls": "pooling_mode_cls_token", "mean": "pooling_mode_mean_tokens",
+                     "max": "pooling_mode_max_tokens", "lasttoken": "pooling_mode_lasttoken"}
+            chosen = [name for name, key in modes.items() if config.get(key)]
+            if len(chosen) != 1 or config.get("pooling_mode_mean_sqrt_len_tokens"):
+                raise EncoderError(f"{target}/config.json asks for poolings {chosen}; hubstitch supports exactly "
+                                   f"one of {list(modes)}; fix: pass pooling= explicitly")
+            info["pooling"] = chosen[0]
+        else:
+            info["normalize"] = True
+    st_config = info["transformer"] / "sentence_bert_config.json"
+    if st_config.is_file():
+        info["max_length"] = _read_json(st_config).get("max_seq_length")
+    return info
+
+
+def _to_image(item: Any, index: int):
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(item, Image.Image):
+        return item.convert("RGB")
+    if isinstance(item, np.ndarray) and item.ndim in (2, 3):
+        return Image.fromarray(item.astype(np.uint8) if item.dtype != np.uint8 else item).convert("RGB")
+    if isinstance(item, dict) and ("bytes" in item or "path" in item):  # a datasets Image cell without decoding
+        import io
+
+        item = io.BytesIO(item["bytes"]) if item.get("bytes") else item["path"]
+    if isinstance(item, (str, Path, bytes)) or hasattr(item, "read"):
+        try:
+            with Image.open(item) as image:
+                return image.convert("RGB")
+        except (OSError, UnidentifiedImageError) as err:
+            raise EncoderError(f"item {index} ({str(item)[:80]!r}) is not a readable image: {err}; expected an "
+                               f"image file, a PIL image or an HxWxC array; fix: check the image column") from err
+    raise EncoderError(f"item {index} is a {type(item).__name__}; expected a PIL image, an image path or an "
+                       f"HxWxC array for an image encoder; fix: pass the image column, not a text column")
+
+
+class Encoder:
+    """Raw items -> float32 latents (n, dim), with a recorded `ref` (model id, commit, modality, pooling, ...)."""
+
+    def __init__(self, model: torch.nn.Module, processor: Any, ref: LatentSpaceRef, *, family: str,
+                 max_length: int | None, normalize: bool, device: torch.device) -> None:
+        self.model, self.processor, self.ref = model.eval(), processor, ref
+        self.family, self.max_length, self.normalize, self.device = family, max_length, normalize, device
+
+    @property
+    def dim(self) -> int:
+        return self.ref.dim
+
+    @property
+    def modality(self) -> str:
+        return self.ref.modality or "text"
+
+    def __repr__(self) -> str:
+        r = self.ref
+        return (f"Encoder({r.model_id!r}, revision={r.revision!r}, modality={r.modality!r}, pooling={r.pooling!r}, "
+                f"layer={r.layer}, dim={r.dim})")
+
+    @classmethod
+    def from_pretrained(cls, model_id: str | Path, *, revision: str | None = None, modality: str | None = None,
+                        pooling: str | None = None, layer: int = -1, device: str | torch.device | None = None,
+                        dtype: torch.dtype | None = None, local_files_only: bool | None = None,
+                        trust_remote_code: bool = False, cache_dir: str | Path | None = None) -> Encoder:
+        """Load a checkpoint by Hub id (``"org/name"`` or ``"org/name@revision"``) or local folder."""
+        name, at_revision = split_revision(str(model_id))
+        resolved = resolve(name, revision=revision or at_revision, local_files_only=local_files_only,
+                           cache_dir=cache_dir)
+        return cls._load(resolved, modality, pooling, layer, device, dtype, trust_remote_code)
+
+    @classmethod
+    def _load(cls, resolved: ResolvedRepo, modality: str | None, pooling: str | None, layer: int,
+              device: str | torch.device | None, dtype: torch.dtype | None, trust_remote_code: bool) -> Encoder:
+        from transformers import AutoModel
+
+        st = read_sentence_transformers(resolved.folder)
+        folder = st["transformer"] if st else resolved.folder
+        if not (folder / "config.json").is_file():
+            raise EncoderError(f"{resolved.name} has no config.json in {folder}; expected a transformers "
+                               f"checkpoint; fix: point at the checkpoint folder")
+        family = _read_json(folder / "config.json").get("model_type", "")
+        modality = cls._modality(resolved.name, family, modality)
+        pooling = pooling or (st and st["pooling"]) or default_pooling(family, modality)
+        check_pooling(pooling)
+        processor = cls._processor(resolved.name, folder, modality)
+        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        model = AutoModel.from_pretrained(folder, trust_remote_code=trust_remote_code, dtype=dtype or torch.float32,
+                                          local_files_only=True, use_safetensors=True).to(device)
+        encoder = cls(model, processor, LatentSpaceRef(model_id=resolved.name, revision=resolved.revision,
+                                                       modality=modality, pooling=pooling, layer=layer, dim=0),
+                      family=family, max_length=st["max_length"] if st else None,
+                      normalize=bool(st and st["normalize"]), device=device)
+        encoder._check_pooling_and_layer(layer)
+        probe = encoder._forward(encoder._probe_batch())
+        encoder.ref.dim = int(probe.shape[1])
+        encoder.ref.normalization = "l2" if encoder.normalize else None
+        logger.info("loaded %r", encoder)
+        return encoder
+
+    @staticmethod
+    def _modality(name: str, family: str, modality: str | None) -> str:
+        if modality is not None and modality not in MODALITIES:
+            raise UnknownMethodError(f"modality {modality!r} is not known; expected one of {list(MODALITIES)}")
+        if family in DUAL_FAMILIES:
+            if modality is None:
+                raise EncoderError(f"{name} is a dual encoder ({family}); expected modality='text' or 'image' to "
+                                   f"choose its tower; fix: pass modality= (or append :text / :image on the CLI)")
+            return modality
+        natural = "image" if family in VISION_FAMILIES else "text"
+        if modality not in (None, natural):
+            raise EncoderError(f"{name} is a {natural} model ({family}) but modality={modality!r} was asked; "
+                               f"fix: pass modality={natural!r} or choose a {modality} encoder")
+        return natural
+
+    @staticmethod
+    def _processor(name: str, folder: Path, modality: str) -> Any:
+        if modality == "text":
+            if not any((folder / f).is_file() for f in TOKENIZER_FILES):
+                raise EncoderError(
+                    f"{name} has no tokenizer files in {folder} (looked for {list(TOKENIZER_FILES)}); transformers "
+                    f"would silently build a useless tokenizer; fix: add the tokenizer files to the checkpoint"
+                )
+            from transformers import AutoTokenizer
+
+            return AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        if not (folder / "preprocessor_config.json").is_file():
+            raise EncoderError(f"{name} has no preprocessor_config.json in {folder}; expected an image processor; "
+                               f"fix: add the processor config to the checkpoint")
+        from transformers import AutoImageProcessor
+
+        return AutoImageProcessor.from_pretrained(folder, local_files_only=True)
+
+    def _check_pooling_and_layer(self, layer: int) -> None:
+        pooling, name = self.ref.pooling, self.ref.model_id
+        dual, cnn = self.family in DUAL_FAMILIES, self.family in CNN_FAMILIES
+        if (dual or cnn) and pooling != "pooler":
+            raise EncoderError(f"{name} ({self.family}) gives pooled embeddings only; pooling {pooling!r} is not "
+                               f"available; fix: use pooling='pooler'")
+        if pooling == "pooler" and not (dual or cnn) and getattr(self.model, "pooler", None) is None:
+            raise EncoderError(f"{name} ({self.family}) has no pooler layer; pooling 'pooler' is not available; "
+                               f"fix: use 'cls' or 'mean'")
+        if layer != -1 and (pooling == "pooler" or dual or cnn):
+            raise EncoderError(f"layer={layer} with pooling {pooling!r} on {name}: the pooled output exists for the "
+                               f"last layer only; fix: use layer=-1, or a token pooling such as 'mean'")
+        n_layers = getattr(self.model.config, "num_hidden_layers", None)
+        if n_layers is not None and not -n_layers - 1 <= layer <= n_layers:
+            raise EncoderError(f"layer={layer} but {name} has {n_layers} layers (hidden states 0..{n_layers}); "
+                               f"fix: pick a layer in that range")
+
+    def _probe_batch(self) -> dict[str, torch.Tensor]:
+        if self.modality == "text":
+            return self._tokenize_batch(["hubstitch"])
+        from PIL import Image
+
+        return self._image_batch([Image.new("RGB", (64, 64))])
+
+    def _tokenize_batch(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        kwargs = {"max_length": self.max_length} if self.max_length else {}
+        return dict(self.processor(texts, padding=True, truncation=True, return_tensors="pt", **kwargs))
+
+    def _image_batch(self, images: list) -> dict[str, torch.Tensor]:
+        return dict(self.processor(images=images, return_tensors="pt"))
+
+    @torch.inference_mode()
+    def _forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        if self.family in DUAL_FAMILIES:
+            if self.modality == "text":
+                out = self.model.get_text_features(**{k: v for k, v in batch.items() if k != "token_type_ids"})
+            else:
+                out = self.model.get_image_features(pixel_values=batch["pixel_values"])
+            vectors = out if isinstance(out, torch.Tensor) else out.pooler_output
+        else:
+            layer = self.ref.layer if self.ref.layer is not None else -1
+            out = self.model(**batch, output_hidden_states=layer != -1)
+            if self.ref.pooling == "pooler":
+                vectors = out.pooler_output
+                if vectors.ndim == 4:  # some CNNs keep (batch, channels, 1, 1)
+                    vectors = vectors.flatten(1)
+            else:
+                states = out.last_hidden_state if layer == -1 else out.hidden_states[layer]
+                vectors = pool(states, batch.get("attention_mask"), self.ref.pooling)
+        vectors = vectors.float()
+        if self.normalize:
+            vectors = torch.nn.functional.normalize(vectors, dim=-1)
+        return vectors.cpu()
+
+    def batches(self, items: Sequence[Any], batch_size: int = 32) -> list[tuple[list[int], dict]]:
+        """The model inputs `encode` runs, as (item indices, batch); text is length-sorted to cut padding."""
+        items = list(items)
+        if not items:
+            raise EncoderError("no items to encode; expected a non-empty list; fix: check the dataset split")
+        if self.modality == "text":
+            for i, item in enumerate(items):
+                if not isinstance(item, str):
+                    raise EncoderError(f"item {i} is a {type(item).__name__}; expected a string for a text "
+                                       f"encoder; fix: pass the text column, not an image column")
+            kwargs = {"max_length": self.max_length} if self.max_length else {}
+            tokens = self.processor(items, truncation=True, **kwargs)
+            order = sorted(range(len(items)), key=lambda i: len(tokens["input_ids"][i]), reverse=True)
+            out = []
+            for start in range(0, len(order), batch_size):
+                idx = order[start:start + batch_size]
+                features = [{k: tokens[k][i] for k in tokens.keys()} for i in idx]
+                out.append((idx, dict(self.processor.pad(features, return_tensors="pt"))))
+            return out
+        out = []
+        for start in range(0, len(items), batch_size):
+            idx = list(range(start, min(start + batch_size, len(items))))
+            out.append((idx, self._image_batch([_to_image(items[i], i) for i in idx])))
+        return out
+
+    def encode(self, items: Sequence[Any], batch_size: int = 32, progress: bool = True) -> torch.Tensor:
+        """Encode `items` (strings, or PIL images / image paths / arrays) to float32 latents (n, dim)."""
+        items = list(items)
+        if self.modality == "image":  # decode images lazily, batch by batch
+            result = torch.empty(len(items), self.dim) if items else None
+            with tqdm(total=len(items), desc=f"encoding with {self.ref.model_id}", disable=not progress) as bar:
+                for start in range(0, len(items), batch_size):
+                    chunk = items[start:start + batch_size]
+                    images = [_to_image(item, start + i) for i, item in enumerate(chunk)]
+                    result[start:start + len(chunk)] = self._forward(self._image_batch(images))
+                    bar.update(len(chunk))
+            if result is None:
+                raise EncoderError("no items to encode; expected a non-empty list; fix: check the dataset split")
+            return result
+        plan = self.batches(items, batch_size)
+        result = torch.empty(len(items), self.dim)
+        with tqdm(total=len(items), desc=f"encoding with {self.ref.model_id}", disable=not progress) as bar:
+            for idx, batch in plan:
+                result[idx] = self._forward(batch)
+                bar.update(len(idx))
+        return result

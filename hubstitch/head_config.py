@@ -1,0 +1,63 @@
+"""`HeadConfig`: a classifier head's ``config.json``, with the encoder space it reads.
+
+Example:
+    >>> from hubstitch.head_config import HeadConfig
+    >>> from hubstitch.translator_config import LatentSpaceRef
+    >>> config = HeadConfig(input_dim=4, labels=["a", "b"], encoder=LatentSpaceRef("org/enc", dim=4))
+    >>> HeadConfig.from_dict(config.to_dict()) == config
+    True
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from . import __version__
+from .errors import ArtifactError
+from .translator_config import LatentSpaceRef
+
+HEAD_FORMAT_VERSION = 1
+ACTIVATIONS = ("none", "tanh", "relu", "gelu")
+
+
+@dataclass
+class HeadConfig:
+    """Shape, labels and provenance of a `ClassifierHead`."""
+
+    input_dim: int
+    labels: list[str]
+    encoder: LatentSpaceRef = field(default_factory=LatentSpaceRef)
+    hidden_dim: int = 0
+    activation: str = "none"
+    kind: str = "trained"  # "trained" on latents, or "spliced" out of a Hub classification checkpoint
+    architecture: str | None = None
+    training: dict[str, Any] = field(default_factory=dict)
+    format_version: int = HEAD_FORMAT_VERSION
+    hubstitch_version: str = __version__
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.labels)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"library_name": "hubstitch", "artifact": "classifier-head", **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], origin: str = "config") -> HeadConfig:
+        if data.get("artifact") != "classifier-head":
+            raise ArtifactError(f"{origin} is not a hubstitch classifier head (artifact={data.get('artifact')!r}); "
+                                f"fix: point at a head saved by ClassifierHead.save_pretrained")
+        version = data.get("format_version")
+        if not isinstance(version, int) or version > HEAD_FORMAT_VERSION:
+            raise ArtifactError(f"{origin} has format_version {version!r}; this hubstitch reads up to "
+                                f"{HEAD_FORMAT_VERSION}; fix: pip install --upgrade hubstitch")
+        if data.get("activation") not in ACTIVATIONS:
+            raise ArtifactError(f"{origin} names activation {data.get('activation')!r}; expected one of "
+                                f"{list(ACTIVATIONS)}")
+        values = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        try:
+            values["encoder"] = LatentSpaceRef(**(values.get("encoder") or {}))
+            return cls(**values)
+        except TypeError as err:
+            raise ArtifactError(f"{origin} has an unexpected field: {err}; fix: re-save the head") from err

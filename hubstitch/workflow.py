@@ -1,0 +1,65 @@
+"""From checkpoints and an anchor dataset to a fitted, evaluated translator (what ``hubstitch fit`` runs).
+
+Example:
+    >>> from hubstitch import Encoder, AnchorSet  # doctest: +SKIP
+    >>> from hubstitch.workflow import fit_from_encoders  # doctest: +SKIP
+    >>> source = Encoder.from_pretrained("sentence-transformers/all-MiniLM-L6-v2")  # doctest: +SKIP
+    >>> target = Encoder.from_pretrained("sentence-transformers/all-mpnet-base-v2")  # doctest: +SKIP
+    >>> anchors = AnchorSet.load("org/sentences", source_column="text")  # doctest: +SKIP
+    >>> translator = fit_from_encoders(source, target, anchors, n=1000, holdout=0.2)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+
+from .anchors import AnchorSet
+from .encoder import Encoder
+from .fit import fit_translator
+from .latent_cache import LatentCache
+from .translator import Translator
+
+logger = logging.getLogger(__name__)
+
+
+def encode_set(encoder: Encoder, anchors: AnchorSet, side: str, cache: LatentCache | None = None,
+               batch_size: int = 32, progress: bool = True) -> torch.Tensor:
+    """Latents of `anchors`' `side` ("source" or "target") column, read from or written to `cache`."""
+    column = anchors.source_column if side == "source" else (anchors.target_column or anchors.source_column)
+    items = anchors.source_items if side == "source" else anchors.target_items
+
+    def encode() -> torch.Tensor:
+        return encoder.encode(items(), batch_size=batch_size, progress=progress)
+
+    if cache is None:
+        return encode()
+    return cache.get_or_encode(encoder.ref, anchors.provenance.fingerprint, column, anchors.rows(), encode)
+
+
+def fit_from_encoders(source: Encoder, target: Encoder, anchors: AnchorSet, *, n: int | None = None,
+                      selection: str = "random", holdout: float | int = 0.2, seed: int = 0, method: str = "auto",
+                      cache: LatentCache | None = None, batch_size: int = 32, progress: bool = True,
+                      **options: Any) -> Translator:
+    """Split off `holdout`, select `n` anchors by `selection`, encode both sides (cached), fit and evaluate."""
+    pool, heldout = anchors.split_holdout(holdout, seed=seed)
+    n = n or len(pool)
+    features = None
+    if selection in ("kmeans", "farthest"):
+        features = encode_set(source, pool, "source", cache, batch_size, progress)
+    chosen = pool.select(n, seed=seed, selection=selection, features=features)
+    if features is not None:
+        position = {row: i for i, row in enumerate(pool.rows())}
+        source_latents = features[[position[row] for row in chosen.rows()]]
+    else:
+        source_latents = encode_set(source, chosen, "source", cache, batch_size, progress)
+    target_latents = encode_set(target, chosen, "target", cache, batch_size, progress)
+    eval_source = eval_target = None
+    if heldout is not None:
+        eval_source = encode_set(source, heldout, "source", cache, batch_size, progress)
+        eval_target = encode_set(target, heldout, "target", cache, batch_size, progress)
+    return fit_translator(source_latents, target_latents, method=method, eval_source=eval_source,
+                          eval_target=eval_target, seed=seed, source_ref=source.ref, target_ref=target.ref,
+                          anchors=chosen.provenance, **options)

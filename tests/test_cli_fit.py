@@ -1,0 +1,89 @@
+"""``hubstitch fit`` and ``hubstitch train-head`` end to end on tiny checkpoints, cached, with clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import tiny_models as tm
+
+from hubstitch import Translator
+from hubstitch.head import ClassifierHead
+
+
+def _run(*args, cache):
+    env = {**os.environ, "HUBSTITCH_CACHE": str(cache), "HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_HUB_OFFLINE": "1",
+           "HF_HUB_CACHE": str(cache / "hub")}
+    return subprocess.run([sys.executable, "-m", "hubstitch.cli", *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=600)
+
+
+@pytest.fixture
+def sentences(tmp_path):
+    words = ["hello", "world", "the", "cat", "dog", "news", "sport", "money"]
+    rows = [{"text": " ".join(words[(i * k) % 8] for k in range(1, 2 + i % 5)), "label": ["a", "b"][i % 2]}
+            for i in range(60)]
+    path = tmp_path / "sentences.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_fit_text_to_text_records_provenance_and_reuses_the_cache(tiny, sentences, tmp_path):
+    args = ("fit", tiny["bert"], tiny["bert-2"], "--anchors", sentences, "--n", 30, "--holdout", 12,
+            "--method", "linear", "--selection", "stratified", "--label-column", "label", "--format", "json")
+    first = _run(*args, "--out", tmp_path / "t1", cache=tmp_path / "cache")
+    assert first.returncode == 0, first.stderr
+    summary = json.loads(first.stdout)
+    assert summary["n_anchors"] == 30 and summary["n_heldout"] == 12
+    config = Translator.from_pretrained(tmp_path / "t1").config
+    assert config.source.dim == 32 and config.target.dim == 48 and config.source.pooling == "mean"
+    assert config.source.revision.startswith("sha256:") and config.anchors.selection == "stratified"
+    assert config.anchors.fingerprint and config.anchors.dataset_id.endswith("sentences.jsonl")
+    entries = _run("cache", "ls", "--format", "json", cache=tmp_path / "cache")
+    assert len(json.loads(entries.stdout)) == 4  # (source, target) x (anchors, held-out)
+    second = _run(*args, "--out", tmp_path / "t2", cache=tmp_path / "cache")
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout)["heldout"] == summary["heldout"]
+    assert len(json.loads(_run("cache", "ls", "--format", "json", cache=tmp_path / "cache").stdout)) == 4
+
+
+def test_fit_cross_modal_image_to_text_with_paired_columns(tiny, tmp_path):
+    rows = []
+    for i, image in enumerate(tm.images(24)):
+        image.save(tmp_path / f"{i}.png")
+        rows.append({"image": str(tmp_path / f"{i}.png"), "caption": f"the {['cat', 'dog'][i % 2]} {i % 5}"})
+    (tmp_path / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = _run("fit", f"{tiny['clip']}:image", tiny["bert"], "--anchors", tmp_path / "pairs.jsonl",
+                  "--source-column", "image", "--target-column", "caption", "--method", "orthogonal",
+                  "--selection", "kmeans", "--n", 16, "--holdout", 6, "--out", tmp_path / "t", "--format", "json",
+                  cache=tmp_path / "cache")
+    assert result.returncode == 0, result.stderr
+    config = Translator.from_pretrained(tmp_path / "t").config
+    assert (config.source.modality, config.target.modality) == ("image", "text")
+    assert config.anchors.columns == ["image", "caption"] and config.anchors.selection == "kmeans"
+
+
+def test_train_head_then_errors(tiny, sentences, tmp_path):
+    result = _run("train-head", tiny["bert"], "--dataset", sentences, "--text-column", "text", "--label-column",
+                  "label", "--out", tmp_path / "head", "--epochs", 50, cache=tmp_path / "cache")
+    assert result.returncode == 0, result.stderr
+    head = ClassifierHead.from_pretrained(tmp_path / "head")
+    assert head.labels == ["a", "b"] and head.config.encoder.pooling == "mean" and head.config.input_dim == 32
+
+    bad_column = _run("fit", tiny["bert"], tiny["bert-2"], "--anchors", sentences, "--source-column", "body",
+                      "--out", tmp_path / "x", cache=tmp_path / "cache")
+    assert bad_column.returncode == 1 and bad_column.stdout == ""
+    assert bad_column.stderr.count("\n") == 1 and "column(s) ['body'] not in" in bad_column.stderr
+    wrong_modality = _run("train-head", tiny["bert"], "--dataset", sentences, "--image-column", "text",
+                          "--label-column", "label", "--out", tmp_path / "h2", cache=tmp_path / "cache")
+    assert wrong_modality.returncode == 1 and "encodes text" in wrong_modality.stderr
+    too_many = _run("fit", tiny["bert"], tiny["bert-2"], "--anchors", sentences, "--n", 500, "--out",
+                    tmp_path / "y", cache=tmp_path / "cache")
+    assert too_many.returncode == 1 and "asked for 500 anchors but only 48" in too_many.stderr
+    missing_repo = _run("fit", "no-such-org/no-such-model", tiny["bert"], "--anchors", sentences, "--out",
+                        tmp_path / "z", cache=tmp_path / "cache")
+    assert missing_repo.returncode == 1 and missing_repo.stderr.count("\n") == 1
+    assert "not in the local Hub cache" in missing_repo.stderr

@@ -1,0 +1,108 @@
+"""Tiny random transformers checkpoints built in the tests, for mechanics (never for quality)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "<s>", "</s>", "<pad>", "<unk>"] + list(
+    "abcdefghijklmnopqrstuvwxyz") + ["hello", "world", "the", "cat", "dog", "news", "sport", "money", "##s"]
+LABELS = {0: "business", 1: "sport", 2: "tech"}
+
+
+def _bert_tokenizer(folder: Path):
+    from transformers import BertTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.txt").write_text("\n".join(VOCAB))
+    return BertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
+
+
+def _image_processor(folder: Path, size: int = 32):
+    from transformers import ViTImageProcessor
+
+    ViTImageProcessor(size={"height": size, "width": size}).save_pretrained(folder)
+
+
+def text_model(folder: Path, family: str = "bert", head: bool = False, hidden: int = 32, seed: int = 0) -> Path:
+    """Save a tiny `family` text checkpoint (with a sequence-classification head if `head`)."""
+    import torch
+    import transformers as tf
+
+    torch.manual_seed(seed)
+    common = dict(vocab_size=len(VOCAB), num_labels=3, id2label=LABELS, label2id={v: k for k, v in LABELS.items()})
+    if family == "bert":
+        config = tf.BertConfig(hidden_size=hidden, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                               **common)
+        model_cls = tf.BertForSequenceClassification if head else tf.BertModel
+    elif family == "roberta":
+        config = tf.RobertaConfig(hidden_size=hidden, num_hidden_layers=2, num_attention_heads=2,
+                                  intermediate_size=64, max_position_embeddings=64, pad_token_id=0, **common)
+        model_cls = tf.RobertaForSequenceClassification if head else tf.RobertaModel
+    elif family == "distilbert":
+        config = tf.DistilBertConfig(dim=hidden, n_layers=2, n_heads=2, hidden_dim=64, **common)
+        model_cls = tf.DistilBertForSequenceClassification if head else tf.DistilBertModel
+    elif family == "gpt2":
+        config = tf.GPT2Config(n_embd=hidden, n_layer=2, n_head=2, n_positions=64, **common)
+        model_cls = tf.GPT2Model
+    else:
+        raise ValueError(family)
+    model_cls(config).eval().save_pretrained(folder)
+    _bert_tokenizer(folder).save_pretrained(folder)
+    return folder
+
+
+def image_model(folder: Path, family: str = "vit", head: bool = False, seed: int = 0) -> Path:
+    import torch
+    import transformers as tf
+
+    torch.manual_seed(seed)
+    common = dict(num_labels=3, id2label=LABELS, label2id={v: k for k, v in LABELS.items()})
+    if family == "vit":
+        config = tf.ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                              intermediate_size=64, **common)
+        model_cls = tf.ViTForImageClassification if head else tf.ViTModel
+    elif family == "mobilenet_v2":
+        config = tf.MobileNetV2Config(image_size=32, depth_multiplier=0.35, tf_padding=False, **common)
+        model_cls = tf.MobileNetV2ForImageClassification if head else tf.MobileNetV2Model
+    else:
+        raise ValueError(family)
+    model = model_cls(config).eval()
+    if family == "mobilenet_v2":  # random BatchNorm statistics, so that features are not all alike
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.normal_(0, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+    model.save_pretrained(folder)
+    _image_processor(folder)
+    return folder
+
+
+def clip_model(folder: Path, seed: int = 0) -> Path:
+    import torch
+    import transformers as tf
+
+    torch.manual_seed(seed)
+    config = tf.CLIPConfig(
+        text_config=dict(vocab_size=len(VOCAB), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=64),
+        vision_config=dict(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                           intermediate_size=64),
+        projection_dim=16,
+    )
+    tf.CLIPModel(config).eval().save_pretrained(folder)
+    _bert_tokenizer(folder).save_pretrained(folder)
+    _image_processor(folder)
+    return folder
+
+
+def images(n: int, seed: int = 0):
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    return [Image.fromarray((rng.random((40, 48, 3)) * 255).astype("uint8")) for _ in range(n)]
+
+
+TEXTS = ["hello world", "the cat", "the dog and the cat", "news of the world", "sport", "money money money",
+         "hello", "the news of sport and money in the world today", "cats", "dogs and cats and worlds"]
