@@ -144,3 +144,37 @@ def test_pool_handles_left_padding():
     states = torch.arange(2 * 3 * 2, dtype=torch.float32).reshape(2, 3, 2)
     left = torch.tensor([[0, 1, 1], [1, 1, 1]])
     assert torch.equal(pool(states, left, "lasttoken"), states[:, -1])
+
+
+def test_sentence_transformers_layout_is_read_and_unsafe_paths_refused(tiny, tmp_path):
+    import json
+
+    folder = shutil.copytree(tiny["bert"], tmp_path / "st")
+    (folder / "1_Pooling").mkdir()
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_cls_token": True}))
+    modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+               {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+               {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}]
+    (folder / "modules.json").write_text(json.dumps(modules))
+    (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 4}))
+    encoder = Encoder.from_pretrained(folder)
+    assert (encoder.ref.pooling, encoder.ref.normalization, encoder.max_length) == ("cls", "l2", 4)
+    latents = encoder.encode(tm.TEXTS, progress=False)
+    assert torch.allclose(latents.norm(dim=1), torch.ones(len(tm.TEXTS)))
+    modules[1]["path"] = "../../etc"
+    (folder / "modules.json").write_text(json.dumps(modules))
+    with pytest.raises(EncoderError, match="leaves the checkpoint folder"):
+        Encoder.from_pretrained(folder)
+    modules[1] = {"idx": 1, "name": "1", "path": "1_Dense", "type": "sentence_transformers.models.Dense"}
+    (folder / "modules.json").write_text(json.dumps(modules))
+    with pytest.raises(EncoderError, match="modules.json lists 'sentence_transformers.models.Dense'"):
+        Encoder.from_pretrained(folder)
+
+
+def test_encoder_specs_on_the_command_line(tmp_path):
+    from hubstitch.cli import parse_encoder_spec
+
+    assert parse_encoder_spec("org/clip@v1.0:image") == ("org/clip", "v1.0", "image")
+    assert parse_encoder_spec("org/model") == ("org/model", None, None)
+    assert parse_encoder_spec("org/model:text") == ("org/model", None, "text")
+    assert parse_encoder_spec(str(tmp_path)) == (str(tmp_path), None, None)
