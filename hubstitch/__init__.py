@@ -30,7 +30,8 @@ from .translator_config import AnchorProvenance, LatentSpaceRef, TranslatorConfi
 
 _LAZY = {  # these import transformers / datasets, which take seconds: loaded on first use
     "Encoder": "encoder", "AnchorSet": "anchors", "ClassifierHead": "head", "LatentCache": "latent_cache",
-    "head_from_classifier": "head_splice", "fit_from_encoders": "workflow",
+    "head_from_classifier": "head_splice", "fit_from_encoders": "workflow", "StitchedPipeline": "pipeline",
+    "fit_relative_head": "relative_head",
 }
 
 

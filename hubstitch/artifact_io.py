@@ -43,6 +43,14 @@ def artifact_files(source: str | Path, *, revision: str | None = None, cache_dir
     return config, Path(hf_hub_download(filename=WEIGHTS_NAME, **kwargs))
 
 
+def hub_origin(source: str | Path, config_path: Path) -> tuple[str, str] | None:
+    """(repo id, commit) when `config_path` came from a Hub snapshot of `source`; None for a local folder."""
+    if os.path.isdir(str(source)):
+        return None
+    commit = config_path.parent.name
+    return (str(source), commit) if len(commit) == 40 else None
+
+
 def read_config(path: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text(encoding="utf-8"))

@@ -28,14 +28,23 @@ from huggingface_hub import ModelCard, ModelCardData, PyTorchModelHubMixin
 from safetensors.torch import save_file
 from torch import nn
 
-from .artifact_io import CONFIG_NAME, WEIGHTS_NAME, artifact_files, finish_loading, load_state_checked, read_config
-from .errors import HubstitchValueError
+from .artifact_io import (
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    artifact_files,
+    finish_loading,
+    hub_origin,
+    load_state_checked,
+    read_config,
+)
+from .errors import ArtifactError, HubstitchValueError
 from .head_config import HeadConfig
 from .math.validation import as_latents, check_width
 from .model_card import template
 from .translator_config import LatentSpaceRef, is_hub_id
 
 logger = logging.getLogger(__name__)
+ANCHORS_NAME = "anchors.json"
 _ACTIVATIONS = {"none": nn.Identity, "tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU}
 
 
@@ -52,6 +61,8 @@ class ClassifierHead(nn.Module, PyTorchModelHubMixin, library_name="hubstitch",
         self.dense = nn.Linear(config.input_dim, config.hidden_dim) if config.hidden_dim else None
         self.activation = _ACTIVATIONS[config.activation]()
         self.out = nn.Linear(width, config.num_labels)
+        self.hub_origin: tuple[str, str] | None = None  # (repo id, commit) when loaded from the Hub
+        self.anchor_items: list[Any] = []  # the anchor items of a relative head (saved as anchors.json)
 
     @property
     def labels(self) -> list[str]:
@@ -126,6 +137,8 @@ class ClassifierHead(nn.Module, PyTorchModelHubMixin, library_name="hubstitch",
         save_file(tensors, str(save_directory / WEIGHTS_NAME),
                   metadata={"format": "pt", "library": "hubstitch", "artifact": "classifier-head",
                             "encoder": self.config.encoder.model_id or ""})
+        if self.config.input_space == "relative":
+            (save_directory / ANCHORS_NAME).write_text(json.dumps(self.anchor_items, ensure_ascii=False) + "\n")
 
     def generate_model_card(self, *args: Any, **kwargs: Any) -> ModelCard:
         encoder = self.config.encoder.model_id
@@ -146,6 +159,19 @@ class ClassifierHead(nn.Module, PyTorchModelHubMixin, library_name="hubstitch",
                                                    local_files_only=local_files_only)
         head = cls(HeadConfig.from_dict(read_config(config_path), origin=str(config_path)))
         finish_loading(head, load_state_checked(head, weights_path, "classifier head"))
+        head.hub_origin = hub_origin(pretrained_model_name_or_path, config_path)
+        if head.config.input_space == "relative":
+            anchors_path = config_path.parent / ANCHORS_NAME
+            if not anchors_path.is_file():
+                from huggingface_hub import hf_hub_download
+
+                anchors_path = Path(hf_hub_download(str(pretrained_model_name_or_path), ANCHORS_NAME,
+                                                    revision=revision, cache_dir=cache_dir, token=token,
+                                                    local_files_only=local_files_only))
+            head.anchor_items = json.loads(anchors_path.read_text(encoding="utf-8"))
+            if len(head.anchor_items) != head.config.relative.get("n_anchors"):
+                raise ArtifactError(f"{anchors_path} holds {len(head.anchor_items)} anchors but the config says "
+                                    f"{head.config.relative.get('n_anchors')}; fix: re-save the head")
         return head
 
 

@@ -32,6 +32,10 @@ class HeadConfig:
     activation: str = "none"
     kind: str = "trained"  # "trained" on latents, or "spliced" out of a Hub classification checkpoint
     architecture: str | None = None
+    # "absolute": reads the encoder's latents; "relative": reads their relative representation with respect to the
+    # anchor items stored beside the head (anchors.json), so any encoder that embeds those anchors plugs in.
+    input_space: str = "absolute"
+    relative: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     format_version: int = HEAD_FORMAT_VERSION
     hubstitch_version: str = __version__
@@ -52,6 +56,9 @@ class HeadConfig:
         if not isinstance(version, int) or version > HEAD_FORMAT_VERSION:
             raise ArtifactError(f"{origin} has format_version {version!r}; this hubstitch reads up to "
                                 f"{HEAD_FORMAT_VERSION}; fix: pip install --upgrade hubstitch")
+        if data.get("input_space", "absolute") not in ("absolute", "relative"):
+            raise ArtifactError(f"{origin} names input_space {data.get('input_space')!r}; expected 'absolute' or "
+                                f"'relative'; fix: upgrade hubstitch")
         if data.get("activation") not in ACTIVATIONS:
             raise ArtifactError(f"{origin} names activation {data.get('activation')!r}; expected one of "
                                 f"{list(ACTIVATIONS)}")

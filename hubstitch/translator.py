@@ -26,7 +26,15 @@ from huggingface_hub import ModelCard, PyTorchModelHubMixin
 from safetensors.torch import save_file
 from torch import nn
 
-from .artifact_io import CONFIG_NAME, WEIGHTS_NAME, artifact_files, finish_loading, load_state_checked, read_config
+from .artifact_io import (
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    artifact_files,
+    finish_loading,
+    hub_origin,
+    load_state_checked,
+    read_config,
+)
 from .errors import ArtifactError
 from .math.translation import LatentTranslation
 from .metrics import evaluate
@@ -48,6 +56,7 @@ class Translator(nn.Module, PyTorchModelHubMixin, library_name="hubstitch",
         if isinstance(config, dict):
             config = TranslatorConfig.from_dict(config)
         self.config = config
+        self.hub_origin: tuple[str, str] | None = None  # (repo id, commit) when loaded from the Hub
         self.translation = LatentTranslation(config.method, config.source.dim, config.target.dim,
                                              config.source_active_dim, config.target_active_dim, config.n_anchors,
                                              config.options)
@@ -97,6 +106,7 @@ class Translator(nn.Module, PyTorchModelHubMixin, library_name="hubstitch",
                                                    local_files_only=local_files_only)
         model = cls(TranslatorConfig.from_dict(read_config(config_path), origin=str(config_path)))
         model._load_checked(weights_path)
+        model.hub_origin = hub_origin(pretrained_model_name_or_path, config_path)
         return model.eval()
 
     def _load_checked(self, weights_path: Path) -> None:

@@ -1,0 +1,241 @@
+"""`StitchedPipeline`: encoder -> translator -> head (or encoder -> relative projection -> relative head).
+
+The pipeline's ``config.json`` is a manifest of stages, each ``{role, kind, model_id, revision}`` (a Hub repo
+pinned to its commit) or ``{role, kind, path}`` (a subfolder of the pipeline repo, for stages that are not on the
+Hub). Stage kinds resolve only through `STAGE_KINDS`: a manifest never names a class to import, paths are
+validated to stay inside the repo, and `trust_remote_code` stays False unless the caller passes it. Stages are
+checked against each other on their configs before any weights load.
+
+Example:
+    >>> from hubstitch.pipeline import StitchedPipeline  # doctest: +SKIP
+    >>> pipe = StitchedPipeline.from_pretrained("me/minilm-to-mpnet-bbc-news")  # doctest: +SKIP
+    >>> pipe(["Shares rose after the merger was announced."], top_k=2)  # doctest: +SKIP
+    [[{'label': 'business', 'score': 0.91}, {'label': 'tech', 'score': 0.04}]]
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from huggingface_hub import HfApi, ModelCard, ModelCardData, hf_hub_download
+
+from . import __version__
+from .artifact_io import CONFIG_NAME, read_config
+from .compatibility import IncompatibleStagesError, check_same_space
+from .encoder import Encoder
+from .errors import ArtifactError
+from .head import ClassifierHead
+from .head_config import HeadConfig
+from .model_card import template
+from .relative_head import relative_inputs
+from .translator import Translator
+from .translator_config import LatentSpaceRef, TranslatorConfig, is_hub_id
+
+logger = logging.getLogger(__name__)
+
+PIPELINE_FORMAT_VERSION = 1
+STAGE_KINDS = {"encoder": Encoder, "translator": Translator, "classifier-head": ClassifierHead}
+ROLES = {"translated": ("encoder", "translator", "head"), "relative": ("encoder", "head"),
+         "native": ("encoder", "head")}
+
+
+def _stage_location(stage: dict[str, Any], root: Path | None) -> str:
+    """Where a stage lives: a validated subfolder of the pipeline repo, or a Hub id."""
+    if stage.get("path"):
+        relative = Path(stage["path"])
+        if root is None or relative.is_absolute() or ".." in relative.parts:
+            raise ArtifactError(f"stage {stage.get('role')!r} has path {stage['path']!r}; expected a relative "
+                                f"subfolder of the pipeline repo; fix: re-save the pipeline")
+        return str(root / relative)
+    if not stage.get("model_id"):
+        raise ArtifactError(f"stage {stage.get('role')!r} names neither model_id nor path; fix: re-save the pipeline")
+    return stage["model_id"]
+
+
+class StitchedPipeline:
+    """Raw inputs -> labels through stitched stages; ``pipe(inputs, top_k=1)`` like a transformers pipeline."""
+
+    def __init__(self, encoder: Encoder, translator: Translator | None, head: ClassifierHead, *,
+                 revision_override: bool = False) -> None:
+        self.encoder, self.translator, self.head = encoder, translator, head
+        self.shape = "relative" if head.config.input_space == "relative" else (
+            "translated" if translator is not None else "native")
+        check_stages(encoder.ref, translator.config if translator else None, head.config,
+                     revision_override=revision_override)
+        self._anchor_latents: torch.Tensor | None = None
+
+    # --- inference -----------------------------------------------------------------------------------------
+    def latents(self, inputs: Sequence[Any], batch_size: int = 32, progress: bool = False) -> torch.Tensor:
+        """What the head reads for `inputs`."""
+        latents = self.encoder.encode(inputs, batch_size=batch_size, progress=progress)
+        if self.shape == "relative":
+            if self._anchor_latents is None:
+                self._anchor_latents = self.encoder.encode(self.head.anchor_items, batch_size=batch_size,
+                                                           progress=progress)
+            return relative_inputs(self.head, latents, self._anchor_latents)
+        return self.translator(latents) if self.translator is not None else latents
+
+    def __call__(self, inputs: Any, top_k: int = 1, batch_size: int = 32) -> list:
+        """``[{"label", "score"}, ...]`` (top_k of them) per input; one such list for a single input."""
+        single = isinstance(inputs, (str, Path)) or not isinstance(inputs, Sequence)
+        items = [inputs] if single else list(inputs)
+        predictions = self.head.predict(self.latents(items, batch_size=batch_size), top_k=top_k)
+        return predictions[0] if single else predictions
+
+    # --- the manifest --------------------------------------------------------------------------------------
+    def manifest(self) -> dict[str, Any]:
+        ref = self.encoder.ref
+        stages = [{"role": "encoder", "kind": "encoder", "model_id": ref.model_id, "revision": ref.revision,
+                   "modality": ref.modality, "pooling": ref.pooling, "layer": ref.layer, "dim": ref.dim}]
+        for role, artifact, kind in (("translator", self.translator, "translator"),
+                                     ("head", self.head, "classifier-head")):
+            if artifact is None:
+                continue
+            if artifact.hub_origin:
+                stages.append({"role": role, "kind": kind, "model_id": artifact.hub_origin[0],
+                               "revision": artifact.hub_origin[1]})
+            else:
+                stages.append({"role": role, "kind": kind, "path": role})
+        return {"library_name": "hubstitch", "artifact": "stitched-pipeline",
+                "format_version": PIPELINE_FORMAT_VERSION, "hubstitch_version": __version__, "shape": self.shape,
+                "stages": stages, "labels": self.head.labels}
+
+    def save_pretrained(self, save_directory: str | Path) -> Path:
+        """Write the manifest, the card, and the stages that are not pinned Hub repos as subfolders."""
+        folder = Path(save_directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        manifest = self.manifest()
+        for stage in manifest["stages"]:
+            if stage.get("path"):
+                artifact = self.translator if stage["role"] == "translator" else self.head
+                artifact.save_pretrained(folder / stage["path"])
+        if not is_hub_id(self.encoder.ref.model_id):
+            logger.warning("the encoder stage is a local folder (%s): the saved pipeline only loads where that "
+                           "folder exists with the same content", self.encoder.ref.model_id)
+        (folder / CONFIG_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
+        self.model_card(manifest).save(folder / "README.md")
+        return folder
+
+    def model_card(self, manifest: dict[str, Any], repo_id: str | None = None) -> ModelCard:
+        hub_ids = [s["model_id"] for s in manifest["stages"] if is_hub_id(s.get("model_id"))]
+        data = ModelCardData(library_name="hubstitch", base_model=hub_ids or None,
+                             tags=["hubstitch", "stitched-pipeline", f"stitch-{self.shape}"])
+        return ModelCard.from_template(data, template_str=template("pipeline.md"), manifest=manifest,
+                                       repo_id=repo_id or "path/to/this/pipeline", shape=self.shape,
+                                       modality=self.encoder.modality)
+
+    def push_to_hub(self, repo_id: str, *, private: bool | None = None, branch: str | None = None,
+                    create_pr: bool = False, token: str | bool | None = None,
+                    commit_message: str = "Upload stitched pipeline with hubstitch") -> str:
+        """Upload everything in one commit; returns (and logs) the commit SHA to pin."""
+        api = HfApi(token=token)
+        repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+        if branch:
+            api.create_branch(repo_id, branch=branch, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            self.save_pretrained(tmp)
+            info = api.upload_folder(repo_id=repo_id, folder_path=tmp, revision=branch, create_pr=create_pr,
+                                     commit_message=commit_message)
+        logger.warning("pushed %s at commit %s (pin it with revision=%r)", repo_id, info.oid, info.oid)
+        return info.oid
+
+    # --- loading -------------------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, repo_or_dir: str | Path, *, revision: str | None = None,
+                        stage_revisions: dict[str, str] | None = None, local_files_only: bool | None = None,
+                        trust_remote_code: bool = False, device: str | None = None) -> StitchedPipeline:
+        """Load a pipeline folder or Hub repo (at `revision`); `stage_revisions` overrides pinned stage revisions
+        (with a warning). Stage configs are checked against each other before any weights load."""
+        root, manifest = _read_manifest(repo_or_dir, revision, local_files_only)
+        shape, stages = manifest["shape"], {s["role"]: s for s in manifest["stages"]}
+        overrides = stage_revisions or {}
+        for role, new in overrides.items():
+            logger.warning("overriding the pinned revision %s of stage %r with %s", stages[role].get("revision"),
+                           role, new)
+        encoder_stage = stages["encoder"]
+        encoder_ref = LatentSpaceRef(
+            model_id=encoder_stage["model_id"], revision=overrides.get("encoder", encoder_stage.get("revision")),
+            modality=encoder_stage.get("modality"), pooling=encoder_stage.get("pooling"),
+            layer=encoder_stage.get("layer", -1), dim=encoder_stage.get("dim", 0))
+        configs = {role: _stage_config(stages[role], root, overrides.get(role, stages[role].get("revision")),
+                                       local_files_only) for role in ROLES[shape][1:]}
+        translator_config = TranslatorConfig.from_dict(configs["translator"]) if shape == "translated" else None
+        check_stages(encoder_ref, translator_config, HeadConfig.from_dict(configs["head"]),
+                     revision_override=bool(overrides))
+        encoder = Encoder.from_pretrained(_stage_location(encoder_stage, root),
+                                          revision=None if not is_hub_id(encoder_stage["model_id"])
+                                          else encoder_ref.revision,
+                                          modality=encoder_ref.modality, pooling=encoder_ref.pooling,
+                                          layer=encoder_ref.layer, local_files_only=local_files_only,
+                                          trust_remote_code=trust_remote_code, device=device)
+        loaded = {role: STAGE_KINDS[stages[role]["kind"]].from_pretrained(
+            _stage_location(stages[role], root), revision=None if stages[role].get("path")
+            else overrides.get(role, stages[role].get("revision")), local_files_only=bool(local_files_only))
+            for role in ROLES[shape][1:]}
+        return cls(encoder, loaded.get("translator"), loaded["head"], revision_override=bool(overrides))
+
+
+def check_stages(encoder: LatentSpaceRef, translator: TranslatorConfig | None, head: HeadConfig, *,
+                 revision_override: bool = False) -> None:
+    """Encoder == translator source and translator target == head encoder (or encoder == head encoder)."""
+    if head.input_space == "relative":
+        if translator is not None:
+            raise IncompatibleStagesError("a relative head reads relative representations, not translated latents; "
+                                          "fix: drop the translator (any encoder plugs into a relative head)")
+        if encoder.modality not in (None, "text"):
+            raise IncompatibleStagesError(f"the relative head's anchors are texts but the encoder gives "
+                                          f"{encoder.modality}; fix: use a text encoder")
+        return
+    if translator is None:
+        check_same_space(encoder, head.encoder, "encoder", "head", revision_override=revision_override)
+        return
+    check_same_space(encoder, translator.source, "encoder", "translator", revision_override=revision_override)
+    check_same_space(translator.target, head.encoder, "translator", "head", revision_override=revision_override)
+
+
+def _read_manifest(repo_or_dir: str | Path, revision: str | None,
+                   local_files_only: bool | None) -> tuple[Path, dict[str, Any]]:
+    source = str(repo_or_dir)
+    if Path(source).is_dir():
+        path = Path(source) / CONFIG_NAME
+    else:
+        path = Path(hf_hub_download(source, CONFIG_NAME, revision=revision, local_files_only=bool(local_files_only)))
+        from huggingface_hub import snapshot_download
+
+        # Embedded stages live in subfolders of the same commit: fetch the whole snapshot of that commit.
+        Path(snapshot_download(source, revision=path.parent.name, local_files_only=bool(local_files_only)))
+    manifest = read_config(path)
+    if manifest.get("artifact") != "stitched-pipeline":
+        raise ArtifactError(f"{path} is not a stitched pipeline manifest (artifact={manifest.get('artifact')!r}); "
+                            f"fix: point at a repo saved by StitchedPipeline.save_pretrained")
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or version > PIPELINE_FORMAT_VERSION:
+        raise ArtifactError(f"{path} has format_version {version!r}; this hubstitch reads up to "
+                            f"{PIPELINE_FORMAT_VERSION}; fix: pip install --upgrade hubstitch")
+    shape = manifest.get("shape")
+    if shape not in ROLES:
+        raise ArtifactError(f"{path} has shape {shape!r}; expected one of {sorted(ROLES)}")
+    roles = {s.get("role") for s in manifest.get("stages", [])}
+    if roles != set(ROLES[shape]):
+        raise ArtifactError(f"{path} has stages {sorted(r for r in roles if r)}; a {shape!r} pipeline needs "
+                            f"{list(ROLES[shape])}; fix: re-save the pipeline")
+    for stage in manifest["stages"]:
+        if stage.get("kind") not in STAGE_KINDS:
+            raise ArtifactError(f"{path}: stage {stage.get('role')!r} has kind {stage.get('kind')!r}; hubstitch "
+                                f"resolves only {sorted(STAGE_KINDS)}; fix: re-save the pipeline")
+    return path.parent, manifest
+
+
+def _stage_config(stage: dict[str, Any], root: Path, revision: str | None,
+                  local_files_only: bool | None) -> dict[str, Any]:
+    location = _stage_location(stage, root)
+    if stage.get("path"):
+        return read_config(Path(location) / CONFIG_NAME)
+    return read_config(Path(hf_hub_download(location, CONFIG_NAME, revision=revision,
+                                            local_files_only=bool(local_files_only))))
