@@ -12,6 +12,7 @@ Example:
 __version__ = "0.1.0"
 
 from . import metrics  # noqa: E402
+from .composition import compose  # noqa: E402
 from .errors import (  # noqa: E402
     AnchorCountError,
     ArtifactError,
@@ -46,6 +47,6 @@ def __getattr__(name: str):
 __all__ = [*_LAZY,
     "AnchorCountError", "AnchorProvenance", "AnchorStatistics", "ArtifactError", "DimensionError",
     "HubstitchError", "HubstitchValueError", "LatentSpaceRef", "LatentsError", "RelativeProjection",
-    "StreamingNotSupportedError", "Translator", "TranslatorConfig", "UnknownMethodError", "fit_translator",
+    "StreamingNotSupportedError", "Translator", "TranslatorConfig", "UnknownMethodError", "compose", "fit_translator",
     "fit_translator_from_statistics", "metrics", "relative_projection", "relative_representation", "__version__",
 ]

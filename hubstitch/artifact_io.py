@@ -27,7 +27,7 @@ WEIGHTS_NAME = "model.safetensors"
 
 def artifact_files(source: str | Path, *, revision: str | None = None, cache_dir: str | Path | None = None,
                    force_download: bool = False, token: str | bool | None = None,
-                   local_files_only: bool = False) -> tuple[Path, Path]:
+                   local_files_only: bool = False, what: str = "artifact") -> tuple[Path, Path]:
     """Paths of (config.json, model.safetensors) in a local folder, or downloaded from a Hub repo at `revision`."""
     source = str(source)
     if os.path.isdir(source):
@@ -39,8 +39,11 @@ def artifact_files(source: str | Path, *, revision: str | None = None, cache_dir
         return paths
     kwargs = dict(repo_id=source, revision=revision, cache_dir=cache_dir, force_download=force_download,
                   token=token, local_files_only=local_files_only)
-    config = Path(hf_hub_download(filename=CONFIG_NAME, **kwargs))
-    return config, Path(hf_hub_download(filename=WEIGHTS_NAME, **kwargs))
+    from .hub_client import hub_hint
+
+    with hub_hint(what, source, revision):
+        config = Path(hf_hub_download(filename=CONFIG_NAME, **kwargs))
+        return config, Path(hf_hub_download(filename=WEIGHTS_NAME, **kwargs))
 
 
 def hub_origin(source: str | Path, config_path: Path) -> tuple[str, str] | None:

@@ -149,6 +149,18 @@ class ClassifierHead(nn.Module, PyTorchModelHubMixin, library_name="hubstitch",
             repo_id=kwargs.get("repo_id") or "path/to/this/head", training=self.config.training,
         )
 
+    def push_to_hub(self, repo_id: str, *, commit_message: str = "Upload classifier head with hubstitch",
+                    private: bool | None = None, token: str | bool | None = None, branch: str | None = None,
+                    create_pr: bool = False, **unused: Any):
+        """Upload in one commit (with a request timeout); returns the `CommitInfo` (``.oid`` is the SHA to pin)."""
+        from .hub_client import push_artifact
+
+        if unused:
+            raise TypeError(f"unexpected arguments {sorted(unused)}; push_to_hub takes commit_message, private, "
+                            f"token, branch and create_pr")
+        return push_artifact(self, repo_id, commit_message=commit_message, private=private, token=token,
+                             branch=branch, create_pr=create_pr)
+
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | Path, *, revision: str | None = None,
                         cache_dir: str | Path | None = None, force_download: bool = False,
@@ -156,7 +168,7 @@ class ClassifierHead(nn.Module, PyTorchModelHubMixin, library_name="hubstitch",
         """Load from a folder or Hub repo; safetensors only, checked key for key against the config."""
         config_path, weights_path = artifact_files(pretrained_model_name_or_path, revision=revision,
                                                    cache_dir=cache_dir, force_download=force_download, token=token,
-                                                   local_files_only=local_files_only)
+                                                   local_files_only=local_files_only, what="classifier head")
         head = cls(HeadConfig.from_dict(read_config(config_path), origin=str(config_path)))
         finish_loading(head, load_state_checked(head, weights_path, "classifier head"))
         head.hub_origin = hub_origin(pretrained_model_name_or_path, config_path)

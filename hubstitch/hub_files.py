@@ -71,11 +71,14 @@ def resolve(spec: str | Path, *, revision: str | None = None, repo_type: str = "
         return ResolvedRepo(path.resolve(), str(path.resolve()), content_hash(path), True)
     if path.exists():
         raise HubstitchValueError(f"{spec!r} is a file; expected a Hub id or a folder; fix: pass its folder")
-    folder = Path(snapshot_download(
-        repo_id=spec, repo_type=repo_type, revision=revision, local_files_only=bool(local_files_only),
-        allow_patterns=MODEL_PATTERNS if repo_type == "model" and allow_patterns is None else allow_patterns,
-        cache_dir=cache_dir,
-    ))
+    from .hub_client import hub_hint
+
+    with hub_hint("checkpoint" if repo_type == "model" else repo_type, spec, revision):
+        folder = Path(snapshot_download(
+            repo_id=spec, repo_type=repo_type, revision=revision, local_files_only=bool(local_files_only),
+            allow_patterns=MODEL_PATTERNS if repo_type == "model" and allow_patterns is None else allow_patterns,
+            cache_dir=cache_dir,
+        ))
     commit = folder.name
     if not _COMMIT.match(commit):
         raise HubstitchValueError(

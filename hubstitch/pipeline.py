@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from huggingface_hub import HfApi, ModelCard, ModelCardData, hf_hub_download
+from huggingface_hub import ModelCard, ModelCardData, hf_hub_download
 
 from . import __version__
 from .artifact_io import CONFIG_NAME, read_config
@@ -106,7 +106,7 @@ class StitchedPipeline:
                 "format_version": PIPELINE_FORMAT_VERSION, "hubstitch_version": __version__, "shape": self.shape,
                 "stages": stages, "labels": self.head.labels}
 
-    def save_pretrained(self, save_directory: str | Path) -> Path:
+    def save_pretrained(self, save_directory: str | Path, repo_id: str | None = None) -> Path:
         """Write the manifest, the card, and the stages that are not pinned Hub repos as subfolders."""
         folder = Path(save_directory)
         folder.mkdir(parents=True, exist_ok=True)
@@ -119,7 +119,7 @@ class StitchedPipeline:
             logger.warning("the encoder stage is a local folder (%s): the saved pipeline only loads where that "
                            "folder exists with the same content", self.encoder.ref.model_id)
         (folder / CONFIG_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
-        self.model_card(manifest).save(folder / "README.md")
+        self.model_card(manifest, repo_id).save(folder / "README.md")
         return folder
 
     def model_card(self, manifest: dict[str, Any], repo_id: str | None = None) -> ModelCard:
@@ -133,17 +133,13 @@ class StitchedPipeline:
     def push_to_hub(self, repo_id: str, *, private: bool | None = None, branch: str | None = None,
                     create_pr: bool = False, token: str | bool | None = None,
                     commit_message: str = "Upload stitched pipeline with hubstitch") -> str:
-        """Upload everything in one commit; returns (and logs) the commit SHA to pin."""
-        api = HfApi(token=token)
-        repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
-        if branch:
-            api.create_branch(repo_id, branch=branch, exist_ok=True)
+        """Upload everything in one commit (with a request timeout); returns the commit SHA to pin."""
+        from .hub_client import upload_folder
+
         with tempfile.TemporaryDirectory() as tmp:
-            self.save_pretrained(tmp)
-            info = api.upload_folder(repo_id=repo_id, folder_path=tmp, revision=branch, create_pr=create_pr,
-                                     commit_message=commit_message)
-        logger.warning("pushed %s at commit %s (pin it with revision=%r)", repo_id, info.oid, info.oid)
-        return info.oid
+            self.save_pretrained(tmp, repo_id=repo_id)
+            return upload_folder(tmp, repo_id, private=private, branch=branch, create_pr=create_pr, token=token,
+                                 commit_message=commit_message).oid
 
     # --- loading -------------------------------------------------------------------------------------------
     @classmethod
@@ -205,11 +201,15 @@ def _read_manifest(repo_or_dir: str | Path, revision: str | None,
     if Path(source).is_dir():
         path = Path(source) / CONFIG_NAME
     else:
-        path = Path(hf_hub_download(source, CONFIG_NAME, revision=revision, local_files_only=bool(local_files_only)))
         from huggingface_hub import snapshot_download
 
-        # Embedded stages live in subfolders of the same commit: fetch the whole snapshot of that commit.
-        Path(snapshot_download(source, revision=path.parent.name, local_files_only=bool(local_files_only)))
+        from .hub_client import hub_hint
+
+        with hub_hint("pipeline", source, revision):
+            path = Path(hf_hub_download(source, CONFIG_NAME, revision=revision,
+                                        local_files_only=bool(local_files_only)))
+            # Embedded stages live in subfolders of the same commit: fetch the whole snapshot of that commit.
+            snapshot_download(source, revision=path.parent.name, local_files_only=bool(local_files_only))
     manifest = read_config(path)
     if manifest.get("artifact") != "stitched-pipeline":
         raise ArtifactError(f"{path} is not a stitched pipeline manifest (artifact={manifest.get('artifact')!r}); "

@@ -88,6 +88,18 @@ class Translator(nn.Module, PyTorchModelHubMixin, library_name="hubstitch",
         return render_translator_card(self.config, repo_id=kwargs.get("repo_id"))
 
     # --- loading ------------------------------------------------------------------------------------------------
+    def push_to_hub(self, repo_id: str, *, commit_message: str = "Upload translator with hubstitch",
+                    private: bool | None = None, token: str | bool | None = None, branch: str | None = None,
+                    create_pr: bool = False, **unused: Any):
+        """Upload in one commit (with a request timeout); returns the `CommitInfo` (``.oid`` is the SHA to pin)."""
+        from .hub_client import push_artifact
+
+        if unused:
+            raise TypeError(f"unexpected arguments {sorted(unused)}; push_to_hub takes commit_message, private, "
+                            f"token, branch and create_pr")
+        return push_artifact(self, repo_id, commit_message=commit_message, private=private, token=token,
+                             branch=branch, create_pr=create_pr)
+
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | Path, *, revision: str | None = None,
                         cache_dir: str | Path | None = None, force_download: bool = False,
@@ -103,7 +115,7 @@ class Translator(nn.Module, PyTorchModelHubMixin, library_name="hubstitch",
                             f"cache_dir, force_download, token and local_files_only")
         config_path, weights_path = artifact_files(pretrained_model_name_or_path, revision=revision,
                                                    cache_dir=cache_dir, force_download=force_download, token=token,
-                                                   local_files_only=local_files_only)
+                                                   local_files_only=local_files_only, what="translator")
         model = cls(TranslatorConfig.from_dict(read_config(config_path), origin=str(config_path)))
         model._load_checked(weights_path)
         model.hub_origin = hub_origin(pretrained_model_name_or_path, config_path)

@@ -84,6 +84,7 @@ class TranslatorConfig:
     anchors: AnchorProvenance = field(default_factory=AnchorProvenance)
     metrics: dict[str, Any] = field(default_factory=dict)
     selection: dict[str, Any] | None = None
+    lineage: list[dict[str, Any]] = field(default_factory=list)  # the translators a composed one was built from
     format_version: int = FORMAT_VERSION
     hubstitch_version: str = __version__
 

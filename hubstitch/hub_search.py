@@ -1,0 +1,62 @@
+"""Finding published translators on the Hub, and the shortest chain of them between two checkpoints.
+
+Translators are found by Hub search (the ``hubstitch`` library tag and ``latent-translation``), then read from
+their ``config.json`` (pinned to the commit the search returned).
+
+Example:
+    >>> from hubstitch.hub_search import shortest_chain
+    >>> edges = [{"repo_id": "t/ab", "source": "a", "target": "b"}, {"repo_id": "t/bc", "source": "b", "target": "c"}]
+    >>> [e["repo_id"] for e in shortest_chain(edges, "a", "c")]
+    ['t/ab', 't/bc']
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import HfApi, hf_hub_download
+from huggingface_hub.errors import HfHubHTTPError
+
+from .artifact_io import read_config
+from .errors import ArtifactError
+from .translator_config import TranslatorConfig
+
+logger = logging.getLogger(__name__)
+SEARCH_TAGS = ["hubstitch", "latent-translation"]
+
+
+def published_translators(token: str | bool | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    """Every translator the Hub search returns, as {repo_id, revision, method, source, target, metrics}."""
+    api = HfApi(token=token)
+    found = []
+    for model in api.list_models(filter=SEARCH_TAGS, limit=limit):
+        try:
+            path = hf_hub_download(model.id, "config.json", revision=model.sha, token=token)
+            config = TranslatorConfig.from_dict(read_config(Path(path)), origin=model.id)
+        except (ArtifactError, HfHubHTTPError, OSError) as err:
+            logger.warning("skipping %s: %s", model.id, err)
+            continue
+        found.append({"repo_id": model.id, "revision": model.sha, "method": config.method,
+                      "source": config.source.model_id, "target": config.target.model_id,
+                      "metrics": config.metrics.get("heldout", {})})
+    return found
+
+
+def shortest_chain(translators: list[dict[str, Any]], source: str, target: str) -> list[dict[str, Any]] | None:
+    """The fewest translators leading from `source` to `target` (breadth-first), or None if none connect them."""
+    outgoing: dict[str, list[dict[str, Any]]] = {}
+    for edge in translators:
+        outgoing.setdefault(edge["source"], []).append(edge)
+    queue, seen = deque([(source, [])]), {source}
+    while queue:
+        node, path = queue.popleft()
+        if node == target and path:
+            return path
+        for edge in outgoing.get(node, []):
+            if edge["target"] not in seen or edge["target"] == target:
+                seen.add(edge["target"])
+                queue.append((edge["target"], [*path, edge]))
+    return None
