@@ -11,9 +11,9 @@ import huggingface_hub
 import huggingface_hub.constants as constants
 import pytest
 import torch
+from hub_server import HubServer
 from huggingface_hub import HfApi, snapshot_download
 from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
-from hub_server import HubServer
 
 import hubstitch
 from hubstitch import Translator

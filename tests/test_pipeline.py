@@ -6,8 +6,6 @@ import json
 import shutil
 
 import pytest
-import torch
-import tiny_models as tm
 
 import hubstitch
 from hubstitch.compatibility import IncompatibleStagesError
