@@ -59,7 +59,7 @@ def compose(*translators: Translator) -> Translator:
     bias, weight = out[0], out[1:] - out[0]
     options = {"source_preprocessing": "none", "target_preprocessing": "none"}
     translation = LatentTranslation("affine", source.dim, target.dim, source.dim, target.dim, 0, options)
-    translation.map.weight, translation.map.bias = weight, bias
+    translation.map.weight, translation.map.bias = weight.contiguous(), bias.contiguous()
     config = TranslatorConfig(method="affine", source=source, target=target, source_active_dim=source.dim,
                               target_active_dim=target.dim, n_anchors=0, options=translation.options,
                               lineage=[part for t in translators for part in _lineage(t)])

@@ -179,3 +179,18 @@ def test_config_file_is_plain_json_no_class_names(gen, tmp_path):
     _saved(gen, tmp_path)
     text = Path(tmp_path / "config.json").read_text()
     assert "_target_" not in text and "class" not in text and "import" not in text
+
+
+@pytest.mark.parametrize("method", ["linear", "relative", "affine"])
+def test_reload_is_bit_exact_in_the_dual_regime_too(gen, tmp_path, method):
+    """Fewer anchors than dimensions (ridge's dual form) used to leave a transposed weight: stored contiguous now."""
+    x = torch.randn(40, 64, generator=gen)
+    y = torch.randn(40, 48, generator=gen)
+    options = {"source_preprocessing": "none"} if method == "affine" else {}
+    if method == "affine":
+        x = torch.randn(200, 16, generator=gen)
+        y = torch.randn(200, 48, generator=gen)
+    translator = hubstitch.fit_translator(x, y, method=method, **options)
+    assert all(t.is_contiguous() for t in translator.state_dict().values())
+    translator.save_pretrained(tmp_path)
+    assert torch.equal(Translator.from_pretrained(tmp_path)(x[:7]), translator(x[:7]))

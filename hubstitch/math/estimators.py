@@ -86,6 +86,14 @@ def fit_translation(source, target, method: str, progress: Callable[[int, float]
         mapping.weight = solvers.ridge(relative_projection(xp, xp, "cosine"), yp, opts["alpha"])
     else:
         train_residual_mlp(mapping, xp, yp, opts, progress)
+    return _finish(translation)
+
+
+def _finish(translation: LatentTranslation) -> LatentTranslation:
+    """Store every buffer contiguously, as a reload from safetensors will: the same layout gives the same bits."""
+    for module in translation.modules():
+        for name, buffer in list(module.named_buffers(recurse=False)):
+            setattr(module, name, buffer.contiguous())
     return translation.eval()
 
 
@@ -128,7 +136,7 @@ def fit_translation_from_statistics(stats: AnchorStatistics, method: str, **opti
         sq_x = (stats.source_sq[sx] - 2 * ax * stats.source_sum[sx] + n * ax * ax) / (dx * dx)
         mapping.rotation, mapping.scale = solvers.procrustes(square, sq_x[:kx].sum() if opts["isotropic_scale"]
                                                              else None)
-        return translation.eval()
+        return _finish(translation)
     raw_gram = stats.source_gram[sx][:, sx]
     gram = (raw_gram - torch.outer(stats.source_sum[sx], ax) - torch.outer(ax, stats.source_sum[sx])
             + n * torch.outer(ax, ax)) / torch.outer(dx, dx)
@@ -140,7 +148,7 @@ def fit_translation_from_statistics(stats: AnchorStatistics, method: str, **opti
     else:
         mapping.weight = solvers.ridge(gram, cross, opts["alpha"])
         mapping.bias = torch.zeros(cross.shape[1], dtype=torch.float64)
-    return translation.eval()
+    return _finish(translation)
 
 
 def _affine_parts(prep: Preprocessor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
