@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from huggingface_hub import ModelCard, ModelCardData, PyTorchModelHubMixin
+from huggingface_hub import EvalResult, ModelCard, ModelCardData, PyTorchModelHubMixin
 from safetensors.torch import save_file
 from torch import nn
 
@@ -142,8 +142,18 @@ class ClassifierHead(nn.Module, PyTorchModelHubMixin, library_name="hubstitch",
 
     def generate_model_card(self, *args: Any, **kwargs: Any) -> ModelCard:
         encoder = self.config.encoder.model_id
+        eval_results = None
+        if "val_accuracy" in self.config.training:
+            task = "image-classification" if self.config.encoder.modality == "image" else "text-classification"
+            dataset = (self.config.training.get("dataset") or {}).get("dataset_id")
+            dataset = dataset if is_hub_id(dataset) else None
+            eval_results = [EvalResult(task_type=task, dataset_type=dataset or "held-out",
+                                       dataset_name=dataset or "held-out training split", metric_type="accuracy",
+                                       metric_name="Validation accuracy",
+                                       metric_value=round(float(self.config.training["val_accuracy"]), 6))]
         data = ModelCardData(library_name="hubstitch", base_model=[encoder] if is_hub_id(encoder) else None,
-                             tags=["hubstitch", "classifier-head", f"head-{self.config.kind}"])
+                             tags=["hubstitch", "classifier-head", f"head-{self.config.kind}"],
+                             model_name=f"{encoder or 'encoder'} classifier head", eval_results=eval_results)
         return ModelCard.from_template(
             data, template_str=template("head.md"), config=self.config, encoder_name=encoder or "an unnamed encoder",
             repo_id=kwargs.get("repo_id") or "path/to/this/head", training=self.config.training,

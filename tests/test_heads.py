@@ -62,6 +62,8 @@ def test_trained_head_learns_saves_and_reloads(gen, tmp_path):
     assert len(top[0]) == 2 and abs(sum(p["score"] for p in top[0]) - 1) < 0.5 and top[0][0]["label"] in names
     card = ModelCard.load(tmp_path / "README.md")
     assert card.data.library_name == "hubstitch"
+    assert card.data.eval_results[0].metric_type == "accuracy"
+    assert card.data.eval_results[0].metric_value == pytest.approx(head.config.training["val_accuracy"], abs=1e-6)
     config = json.loads((tmp_path / "config.json").read_text())
     config["artifact"] = "translator"
     (tmp_path / "config.json").write_text(json.dumps(config))
