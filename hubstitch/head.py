@@ -39,6 +39,7 @@ from .artifact_io import (
 )
 from .errors import ArtifactError, HubstitchValueError
 from .head_config import HeadConfig
+from .hub_client import OneCommitPush
 from .math.validation import as_latents, check_width
 from .model_card import template
 from .translator_config import LatentSpaceRef, is_hub_id
@@ -48,7 +49,7 @@ ANCHORS_NAME = "anchors.json"
 _ACTIVATIONS = {"none": nn.Identity, "tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU}
 
 
-class ClassifierHead(nn.Module, PyTorchModelHubMixin, library_name="hubstitch",
+class ClassifierHead(nn.Module, OneCommitPush, PyTorchModelHubMixin, library_name="hubstitch",
                      tags=["hubstitch", "classifier-head"]):
     """latents (n, input_dim) -> logits (n, num_labels): an optional dense layer + activation, then a linear layer."""
 
@@ -158,18 +159,6 @@ class ClassifierHead(nn.Module, PyTorchModelHubMixin, library_name="hubstitch",
             data, template_str=template("head.md"), config=self.config, encoder_name=encoder or "an unnamed encoder",
             repo_id=kwargs.get("repo_id") or "path/to/this/head", training=self.config.training,
         )
-
-    def push_to_hub(self, repo_id: str, *, commit_message: str = "Upload classifier head with hubstitch",
-                    private: bool | None = None, token: str | bool | None = None, branch: str | None = None,
-                    create_pr: bool = False, **unused: Any):
-        """Upload in one commit (with a request timeout); returns the `CommitInfo` (``.oid`` is the SHA to pin)."""
-        from .hub_client import push_artifact
-
-        if unused:
-            raise TypeError(f"unexpected arguments {sorted(unused)}; push_to_hub takes commit_message, private, "
-                            f"token, branch and create_pr")
-        return push_artifact(self, repo_id, commit_message=commit_message, private=private, token=token,
-                             branch=branch, create_pr=create_pr)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | Path, *, revision: str | None = None,

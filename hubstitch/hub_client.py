@@ -98,3 +98,18 @@ def hub_hint(what: str, repo_id: str, revision: str | None) -> Iterator[None]:
         err.add_note(f"hubstitch: {repo_id!r} at {revision or 'main'} lacks a file a hubstitch {what} needs; fix: "
                      f"check that the repo holds a hubstitch {what} saved with save_pretrained")
         raise
+
+
+class OneCommitPush:
+    """``push_to_hub`` for hubstitch artifacts: `push_artifact` (one commit, a timeout) in place of the mixin's own."""
+
+    def push_to_hub(self, repo_id: str, *, commit_message: str | None = None, private: bool | None = None,
+                    token: str | bool | None = None, branch: str | None = None, create_pr: bool = False,
+                    **unused) -> CommitInfo:
+        """Upload in one commit (with a request timeout); returns the `CommitInfo` (``.oid`` is the SHA to pin)."""
+        if unused:
+            raise TypeError(f"unexpected arguments {sorted(unused)}; push_to_hub takes commit_message, private, "
+                            f"token, branch and create_pr")
+        message = commit_message or f"Upload {type(self).__name__} with hubstitch"
+        return push_artifact(self, repo_id, commit_message=message, private=private, token=token, branch=branch,
+                             create_pr=create_pr)

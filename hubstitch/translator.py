@@ -36,6 +36,7 @@ from .artifact_io import (
     read_config,
 )
 from .errors import ArtifactError
+from .hub_client import OneCommitPush
 from .math.translation import LatentTranslation
 from .metrics import evaluate
 from .model_card import render_translator_card
@@ -43,7 +44,7 @@ from .translator_config import TranslatorConfig
 
 logger = logging.getLogger(__name__)
 
-class Translator(nn.Module, PyTorchModelHubMixin, library_name="hubstitch",
+class Translator(nn.Module, OneCommitPush, PyTorchModelHubMixin, library_name="hubstitch",
                  tags=["hubstitch", "latent-translation", "model-stitching"]):
     """Maps latents of a source encoder to the latent space of a target encoder.
 
@@ -88,18 +89,6 @@ class Translator(nn.Module, PyTorchModelHubMixin, library_name="hubstitch",
         return render_translator_card(self.config, repo_id=kwargs.get("repo_id"))
 
     # --- loading ------------------------------------------------------------------------------------------------
-    def push_to_hub(self, repo_id: str, *, commit_message: str = "Upload translator with hubstitch",
-                    private: bool | None = None, token: str | bool | None = None, branch: str | None = None,
-                    create_pr: bool = False, **unused: Any):
-        """Upload in one commit (with a request timeout); returns the `CommitInfo` (``.oid`` is the SHA to pin)."""
-        from .hub_client import push_artifact
-
-        if unused:
-            raise TypeError(f"unexpected arguments {sorted(unused)}; push_to_hub takes commit_message, private, "
-                            f"token, branch and create_pr")
-        return push_artifact(self, repo_id, commit_message=commit_message, private=private, token=token,
-                             branch=branch, create_pr=create_pr)
-
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | Path, *, revision: str | None = None,
                         cache_dir: str | Path | None = None, force_download: bool = False,
