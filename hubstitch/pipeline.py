@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from huggingface_hub import ModelCard, ModelCardData, hf_hub_download
+from huggingface_hub import EvalResult, ModelCard, ModelCardData, hf_hub_download
 
 from . import __version__
 from .artifact_io import CONFIG_NAME, read_config
 from .compatibility import IncompatibleStagesError, check_same_space
 from .encoder import Encoder
-from .errors import ArtifactError
+from .errors import ArtifactError, HubstitchValueError
 from .head import ClassifierHead
 from .head_config import HeadConfig
 from .model_card import template
@@ -69,6 +69,7 @@ class StitchedPipeline:
         check_stages(encoder.ref, translator.config if translator else None, head.config,
                      revision_override=revision_override)
         self._anchor_latents: torch.Tensor | None = None
+        self.metrics: dict[str, Any] = {}  # set by `evaluate`, saved in the manifest and the card's model-index
 
     # --- inference -----------------------------------------------------------------------------------------
     def latents(self, inputs: Sequence[Any], batch_size: int = 32, progress: bool = False) -> torch.Tensor:
@@ -88,6 +89,17 @@ class StitchedPipeline:
         predictions = self.head.predict(self.latents(items, batch_size=batch_size), top_k=top_k)
         return predictions[0] if single else predictions
 
+    def evaluate(self, inputs: Sequence[Any], labels: Sequence[Any], dataset: str | None = None,
+                 batch_size: int = 32) -> dict[str, Any]:
+        """Top-1 accuracy on labelled `inputs`; kept in `metrics` (and so in the manifest and the card)."""
+        if len(inputs) != len(labels) or not inputs:
+            raise HubstitchValueError(f"{len(inputs)} inputs for {len(labels)} labels; expected as many of each, "
+                                      f"at least one; fix: pass parallel lists")
+        predicted = [top[0]["label"] for top in self(list(inputs), top_k=1, batch_size=batch_size)]
+        accuracy = sum(str(p) == str(y) for p, y in zip(predicted, labels, strict=True)) / len(labels)
+        self.metrics = {"accuracy": accuracy, "n": len(labels), **({"dataset": dataset} if dataset else {})}
+        return self.metrics
+
     # --- the manifest --------------------------------------------------------------------------------------
     def manifest(self) -> dict[str, Any]:
         ref = self.encoder.ref
@@ -104,7 +116,7 @@ class StitchedPipeline:
                 stages.append({"role": role, "kind": kind, "path": role})
         return {"library_name": "hubstitch", "artifact": "stitched-pipeline",
                 "format_version": PIPELINE_FORMAT_VERSION, "hubstitch_version": __version__, "shape": self.shape,
-                "stages": stages, "labels": self.head.labels}
+                "stages": stages, "labels": self.head.labels, "metrics": self.metrics}
 
     def save_pretrained(self, save_directory: str | Path, repo_id: str | None = None) -> Path:
         """Write the manifest, the card, and the stages that are not pinned Hub repos as subfolders."""
@@ -124,7 +136,15 @@ class StitchedPipeline:
 
     def model_card(self, manifest: dict[str, Any], repo_id: str | None = None) -> ModelCard:
         hub_ids = [s["model_id"] for s in manifest["stages"] if is_hub_id(s.get("model_id"))]
-        data = ModelCardData(library_name="hubstitch", base_model=hub_ids or None,
+        metrics, eval_results = manifest.get("metrics") or {}, None
+        if "accuracy" in metrics:
+            dataset = metrics.get("dataset") if is_hub_id(metrics.get("dataset")) else None
+            task = "image-classification" if self.encoder.modality == "image" else "text-classification"
+            eval_results = [EvalResult(task_type=task, dataset_type=dataset or "evaluation-set",
+                                       dataset_name=dataset or "labelled evaluation inputs", metric_type="accuracy",
+                                       metric_name="Stitched accuracy", metric_value=round(metrics["accuracy"], 6))]
+        data = ModelCardData(library_name="hubstitch", base_model=hub_ids or None, eval_results=eval_results,
+                             model_name=f"stitched pipeline ({self.shape})",
                              tags=["hubstitch", "stitched-pipeline", f"stitch-{self.shape}"])
         return ModelCard.from_template(data, template_str=template("pipeline.md"), manifest=manifest,
                                        repo_id=repo_id or "path/to/this/pipeline", shape=self.shape,
@@ -174,7 +194,9 @@ class StitchedPipeline:
             _stage_location(stages[role], root), revision=None if stages[role].get("path")
             else overrides.get(role, stages[role].get("revision")), local_files_only=bool(local_files_only))
             for role in ROLES[shape][1:]}
-        return cls(encoder, loaded.get("translator"), loaded["head"], revision_override=bool(overrides))
+        pipe = cls(encoder, loaded.get("translator"), loaded["head"], revision_override=bool(overrides))
+        pipe.metrics = dict(manifest.get("metrics") or {})
+        return pipe
 
 
 def check_stages(encoder: LatentSpaceRef, translator: TranslatorConfig | None, head: HeadConfig, *,

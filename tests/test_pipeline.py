@@ -6,6 +6,7 @@ import json
 import shutil
 
 import pytest
+import tiny_models as tm
 
 import hubstitch
 from hubstitch.compatibility import IncompatibleStagesError
@@ -102,3 +103,28 @@ def test_revision_override_warns(parts, tiny, tmp_path, caplog):
         StitchedPipeline.from_pretrained(folder, stage_revisions={"encoder": source.ref.revision})
     assert "overriding the pinned revision" in caplog.text
     shutil.rmtree(folder)
+
+
+def test_native_image_pipeline_takes_pil_images_and_paths_and_records_accuracy(tiny, tmp_path):
+    from huggingface_hub import ModelCard
+
+    from hubstitch.head_splice import head_from_classifier
+
+    head = head_from_classifier(tiny["vit-cls"])
+    encoder = Encoder.from_pretrained(tiny["vit-cls"], pooling=head.config.encoder.pooling)
+    pipe = StitchedPipeline(encoder, None, head)
+    images = tm.images(4)
+    paths = []
+    for i, image in enumerate(images):
+        image.save(tmp_path / f"{i}.png")
+        paths.append(str(tmp_path / f"{i}.png"))
+    assert pipe.shape == "native"
+    from_pil, from_paths = pipe(images, top_k=3), pipe(paths, top_k=3)
+    assert [[p["label"] for p in top] for top in from_pil] == [[p["label"] for p in top] for top in from_paths]
+    assert pipe(paths[0])[0]["label"] in head.labels
+    labels = [top[0]["label"] for top in from_pil]
+    assert pipe.evaluate(images, labels) == {"accuracy": 1.0, "n": 4}
+    pipe.save_pretrained(tmp_path / "pipe")
+    card = ModelCard.load(tmp_path / "pipe" / "README.md")
+    assert card.data.eval_results[0].metric_type == "accuracy" and card.data.eval_results[0].metric_value == 1.0
+    assert StitchedPipeline.from_pretrained(tmp_path / "pipe").metrics["accuracy"] == 1.0
