@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -40,14 +41,13 @@ def _ref(value: LatentSpaceRef | dict | str | None, dim: int) -> LatentSpaceRef:
     if ref.dim not in (0, dim):
         raise HubstitchValueError(f"the reference says dim={ref.dim} but the latents have width {dim}; fix: "
                                   f"describe the encoder that produced these latents")
-    ref.dim = dim
-    return ref
+    return replace(ref, dim=dim)  # a copy: the config must not share (and mutate) an encoder's own ref
 
 
 def _provenance(value: AnchorProvenance | dict | None) -> AnchorProvenance:
     if value is None:
         return AnchorProvenance()
-    return AnchorProvenance(**value) if isinstance(value, dict) else value
+    return AnchorProvenance(**value) if isinstance(value, dict) else replace(value)
 
 
 def _split_holdout(x: torch.Tensor, y: torch.Tensor, holdout: float | int, seed: int) -> tuple[torch.Tensor, ...]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +97,8 @@ class ClassifierHead(nn.Module, OneCommitPush, PyTorchModelHubMixin, library_nam
         """
         x = as_latents(latents, "training").float()
         codes, names = _encode_labels(labels, label_names, len(x))
-        config = HeadConfig(input_dim=x.shape[1], labels=names, encoder=encoder or LatentSpaceRef(dim=x.shape[1]),
+        encoder = replace(encoder) if encoder is not None else LatentSpaceRef(dim=x.shape[1])  # a copy, not shared
+        config = HeadConfig(input_dim=x.shape[1], labels=names, encoder=encoder,
                             hidden_dim=hidden_dim, activation="gelu" if hidden_dim else "none")
         torch.manual_seed(seed)
         head = cls(config)
