@@ -150,9 +150,12 @@ class AnchorSet:
         return self._column(self.target_column or self.source_column)
 
     def labels(self) -> list[Any]:
+        """The label of each item; class names where the column is a `datasets.ClassLabel`."""
         if not self.label_column:
             raise DatasetError("no label column was given; fix: pass label_column= (--label-column)")
-        return self._column(self.label_column)
+        values = self._column(self.label_column)
+        names = getattr(self.dataset.features.get(self.label_column), "names", None)
+        return [names[v] for v in values] if names else values
 
     def _subset(self, rows: list[int], **provenance: Any) -> AnchorSet:
         return replace(self, indices=rows, provenance=replace(self.provenance, n=len(rows), **provenance))

