@@ -54,6 +54,18 @@ def hub_origin(source: str | Path, config_path: Path) -> tuple[str, str] | None:
     return (str(source), commit) if len(commit) == 40 else None
 
 
+def check_header(data: dict[str, Any], artifact: str, max_version: int, origin: str, description: str,
+                 saved_by: str) -> None:
+    """Refuse a config that is not `artifact`, or whose format_version is not an int up to `max_version`."""
+    if data.get("artifact") != artifact:
+        raise ArtifactError(f"{origin} is not a {description} (artifact={data.get('artifact')!r}); "
+                            f"fix: point at a repo saved by {saved_by}")
+    version = data.get("format_version")
+    if not isinstance(version, int) or version > max_version:
+        raise ArtifactError(f"{origin} has format_version {version!r}; this hubstitch reads up to "
+                            f"{max_version}; fix: pip install --upgrade hubstitch")
+
+
 def read_config(path: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text(encoding="utf-8"))

@@ -259,8 +259,8 @@ def _cmd_push(args: argparse.Namespace) -> None:
 def _cmd_info(args: argparse.Namespace) -> None:
     from .artifact_io import artifact_files, read_config
     from .head_config import HeadConfig
-    from .pipeline import _read_manifest, _stage_config, check_stages
-    from .translator_config import LatentSpaceRef, TranslatorConfig
+    from .pipeline import _read_manifest, check_manifest
+    from .translator_config import TranslatorConfig
 
     source = args.repo_or_dir
     if Path(source).is_dir():
@@ -272,14 +272,8 @@ def _cmd_info(args: argparse.Namespace) -> None:
     info: dict[str, Any] = {"source": source}
     if config.get("artifact") == "stitched-pipeline":
         root, manifest = _read_manifest(source, args.revision, None)
-        stages = {st["role"]: st for st in manifest["stages"]}
-        encoder = LatentSpaceRef(**{k: stages["encoder"].get(k) for k in ("model_id", "revision", "modality",
-                                                                            "pooling", "layer", "dim")})
-        configs = {role: _stage_config(stages[role], root, stages[role].get("revision"), None)
-                   for role in stages if role != "encoder"}
         try:
-            check_stages(encoder, TranslatorConfig.from_dict(configs["translator"]) if "translator" in configs
-                         else None, HeadConfig.from_dict(configs["head"]))
+            check_manifest(root, manifest)
             verdict = "compatible"
         except HubstitchError as err:
             verdict = f"incompatible: {err}"

@@ -49,13 +49,10 @@ class HeadConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], origin: str = "config") -> HeadConfig:
-        if data.get("artifact") != "classifier-head":
-            raise ArtifactError(f"{origin} is not a hubstitch classifier head (artifact={data.get('artifact')!r}); "
-                                f"fix: point at a head saved by ClassifierHead.save_pretrained")
-        version = data.get("format_version")
-        if not isinstance(version, int) or version > HEAD_FORMAT_VERSION:
-            raise ArtifactError(f"{origin} has format_version {version!r}; this hubstitch reads up to "
-                                f"{HEAD_FORMAT_VERSION}; fix: pip install --upgrade hubstitch")
+        from .artifact_io import check_header
+
+        check_header(data, "classifier-head", HEAD_FORMAT_VERSION, origin, "hubstitch classifier head",
+                     "ClassifierHead.save_pretrained")
         if data.get("input_space", "absolute") not in ("absolute", "relative"):
             raise ArtifactError(f"{origin} names input_space {data.get('input_space')!r}; expected 'absolute' or "
                                 f"'relative'; fix: upgrade hubstitch")

@@ -26,7 +26,7 @@ import torch
 from huggingface_hub import EvalResult, ModelCard, ModelCardData, hf_hub_download
 
 from . import __version__
-from .artifact_io import CONFIG_NAME, read_config
+from .artifact_io import CONFIG_NAME, check_header, read_config
 from .compatibility import IncompatibleStagesError, check_same_space
 from .encoder import Encoder
 from .errors import ArtifactError, HubstitchValueError
@@ -175,15 +175,7 @@ class StitchedPipeline:
             logger.warning("overriding the pinned revision %s of stage %r with %s", stages[role].get("revision"),
                            role, new)
         encoder_stage = stages["encoder"]
-        encoder_ref = LatentSpaceRef(
-            model_id=encoder_stage["model_id"], revision=overrides.get("encoder", encoder_stage.get("revision")),
-            modality=encoder_stage.get("modality"), pooling=encoder_stage.get("pooling"),
-            layer=encoder_stage.get("layer", -1), dim=encoder_stage.get("dim", 0))
-        configs = {role: _stage_config(stages[role], root, overrides.get(role, stages[role].get("revision")),
-                                       local_files_only) for role in ROLES[shape][1:]}
-        translator_config = TranslatorConfig.from_dict(configs["translator"]) if shape == "translated" else None
-        check_stages(encoder_ref, translator_config, HeadConfig.from_dict(configs["head"]),
-                     revision_override=bool(overrides))
+        encoder_ref = check_manifest(root, manifest, overrides, local_files_only)
         encoder = Encoder.from_pretrained(_stage_location(encoder_stage, root),
                                           revision=None if not is_hub_id(encoder_stage["model_id"])
                                           else encoder_ref.revision,
@@ -197,6 +189,27 @@ class StitchedPipeline:
         pipe = cls(encoder, loaded.get("translator"), loaded["head"], revision_override=bool(overrides))
         pipe.metrics = dict(manifest.get("metrics") or {})
         return pipe
+
+
+def check_manifest(root: Path, manifest: dict[str, Any], overrides: dict[str, str] | None = None,
+                   local_files_only: bool | None = None) -> LatentSpaceRef:
+    """Read each stage's config (never its weights) and check the stages agree; returns the encoder's space.
+
+    `overrides` ({role: revision}) replace pinned revisions and turn a revision mismatch into a warning.
+    """
+    overrides = overrides or {}
+    shape, stages = manifest["shape"], {s["role"]: s for s in manifest["stages"]}
+    encoder_stage = stages["encoder"]
+    encoder_ref = LatentSpaceRef(
+        model_id=encoder_stage["model_id"], revision=overrides.get("encoder", encoder_stage.get("revision")),
+        modality=encoder_stage.get("modality"), pooling=encoder_stage.get("pooling"),
+        layer=encoder_stage.get("layer", -1), dim=encoder_stage.get("dim", 0))
+    configs = {role: _stage_config(stages[role], root, overrides.get(role, stages[role].get("revision")),
+                                   local_files_only) for role in ROLES[shape][1:]}
+    translator_config = TranslatorConfig.from_dict(configs["translator"]) if shape == "translated" else None
+    check_stages(encoder_ref, translator_config, HeadConfig.from_dict(configs["head"]),
+                 revision_override=bool(overrides))
+    return encoder_ref
 
 
 def check_stages(encoder: LatentSpaceRef, translator: TranslatorConfig | None, head: HeadConfig, *,
@@ -233,13 +246,8 @@ def _read_manifest(repo_or_dir: str | Path, revision: str | None,
             # Embedded stages live in subfolders of the same commit: fetch the whole snapshot of that commit.
             snapshot_download(source, revision=path.parent.name, local_files_only=bool(local_files_only))
     manifest = read_config(path)
-    if manifest.get("artifact") != "stitched-pipeline":
-        raise ArtifactError(f"{path} is not a stitched pipeline manifest (artifact={manifest.get('artifact')!r}); "
-                            f"fix: point at a repo saved by StitchedPipeline.save_pretrained")
-    version = manifest.get("format_version")
-    if not isinstance(version, int) or version > PIPELINE_FORMAT_VERSION:
-        raise ArtifactError(f"{path} has format_version {version!r}; this hubstitch reads up to "
-                            f"{PIPELINE_FORMAT_VERSION}; fix: pip install --upgrade hubstitch")
+    check_header(manifest, "stitched-pipeline", PIPELINE_FORMAT_VERSION, str(path), "stitched pipeline manifest",
+                 "StitchedPipeline.save_pretrained")
     shape = manifest.get("shape")
     if shape not in ROLES:
         raise ArtifactError(f"{path} has shape {shape!r}; expected one of {sorted(ROLES)}")
