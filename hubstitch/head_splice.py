@@ -62,14 +62,14 @@ def _labels(config: dict, num_labels: int) -> list[str]:
 
 
 def head_from_classifier(model_id: str | Path, *, revision: str | None = None,
-                         local_files_only: bool | None = None) -> ClassifierHead:
+                         local_files_only: bool | None = None, cache_dir: str | Path | None = None) -> ClassifierHead:
     """The classifier of a Hub (or local) classification checkpoint as a `ClassifierHead`.
 
     The head's ``config.encoder`` names the same checkpoint with the pooling the classifier reads; load that
     encoder with ``Encoder.from_pretrained(head.config.encoder.model_id, pooling=head.config.encoder.pooling)``.
     """
     name, at_revision = split_revision(str(model_id))
-    resolved = resolve(name, revision=revision or at_revision, local_files_only=local_files_only)
+    resolved = resolve(name, revision=revision or at_revision, local_files_only=local_files_only, cache_dir=cache_dir)
     config = json.loads((resolved.folder / "config.json").read_text(encoding="utf-8"))
     family = config.get("model_type")
     splice = SPLICES.get(family)

