@@ -1,7 +1,7 @@
 """The ``hubstitch`` command line. Data goes to stdout, messages to stderr; errors exit non-zero with one line.
 
 Example:
-    $ hubstitch quickstart --out ./quickstart-translator
+    $ hubstitch quickstart --out ./quickstart-pipeline
     $ hubstitch fit-latents source.safetensors target.npy --method auto --holdout 0.2 --out ./translator
 """
 
@@ -62,9 +62,28 @@ def _emit(summary: dict[str, Any], fmt: str) -> None:
 
 
 def _cmd_quickstart(args: argparse.Namespace) -> None:
-    from .quickstart import run_quickstart
+    if args.synthetic:
+        from .quickstart import run_quickstart
 
-    _emit(run_quickstart(args.out, method=args.method, seed=args.seed), args.format)
+        _emit(run_quickstart(args.out, method=args.method, seed=args.seed), args.format)
+        return
+    from .shelf_quickstart import run_shelf_quickstart
+
+    summary = run_shelf_quickstart(args.out, n_anchors=args.anchors, n_test=args.test_images,
+                                   method="linear" if args.method == "auto" else args.method, seed=args.seed)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        return
+    lines = [f"stitched pipeline: {summary['out']}",
+             f"  {summary['encoder']} -> translator ({summary['method']}, {summary['n_anchors']} image-caption "
+             f"anchors) -> text head trained on {summary['n_descriptions']} product descriptions in "
+             f"{summary['head_space']} space",
+             f"zero-shot accuracy on {summary['n_test']} Fashion-MNIST test images: {summary['accuracy']:.3f} "
+             f"(chance {summary['chance']:.2f})",
+             *[f"  test image {i}: true {e['true']!r:<14} predicted {e['predicted']!r} ({e['score']:.2f})"
+               for i, e in enumerate(summary["examples"])],
+             f"load it anywhere: StitchedPipeline.from_pretrained({summary['out']!r})"]
+    sys.stdout.write("\n".join(lines) + "\n")
 
 
 def _cmd_fit_latents(args: argparse.Namespace) -> None:
@@ -338,6 +357,15 @@ def _cmd_shelf(args: argparse.Namespace) -> None:
         sys.stdout.write("".join(f"{k}\t{v['revision'] or '-'}\t{v['path']}\n" for k, v in result.items()))
 
 
+def _cmd_demo(args: argparse.Namespace) -> None:
+    try:
+        from .demo_app import build_demo
+    except ImportError as err:
+        raise HubstitchError(f"the demo needs gradio ({err}); fix: pip install 'hubstitch[demo]'") from None
+    demo = build_demo(workspace=args.workspace, n_anchors=args.anchors)
+    demo.launch(server_name=args.host, server_port=args.port, share=False, max_file_size="10mb")
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--cache-dir", default=None, help="latent cache folder (default $HUBSTITCH_CACHE or "
@@ -354,9 +382,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    quick = sub.add_parser("quickstart", help="offline demo: fit, evaluate, save and reload a translator")
+    quick = sub.add_parser("quickstart", help="offline demo on the model shelf: stitch MobileNetV2 to a MiniLM text "
+                                              "classifier and classify Fashion-MNIST images zero-shot")
     quick.add_argument("--out", type=Path, default=Path("hubstitch-quickstart"))
-    quick.add_argument("--method", choices=METHOD_CHOICES, default="auto")
+    quick.add_argument("--method", choices=METHOD_CHOICES, default="auto",
+                       help="translator method (the shelf run maps auto to linear)")
+    quick.add_argument("--anchors", type=int, default=1000, help="image-caption anchor pairs (shelf run)")
+    quick.add_argument("--test-images", type=int, default=200, help="Fashion-MNIST test images to classify")
+    quick.add_argument("--synthetic", action="store_true",
+                       help="instead: two synthetic latent spaces related by a known rotation (no downloads)")
     quick.add_argument("--seed", type=int, default=0)
     quick.add_argument("--format", choices=["text", "json"], default="text")
     quick.set_defaults(func=_cmd_quickstart)
@@ -477,6 +511,14 @@ def build_parser() -> argparse.ArgumentParser:
     shelf.add_argument("--cache-dir", default=None, help="Hub cache folder (default: huggingface_hub's)")
     shelf.add_argument("--format", choices=["text", "json"], default="text")
     shelf.set_defaults(func=_cmd_shelf)
+
+    demo = sub.add_parser("demo", help="launch the Gradio app (the Space in spaces_demo/) on this machine")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=7860)
+    demo.add_argument("--workspace", default=None, help="where the demo keeps its fitted stages "
+                                                         "(default $HUBSTITCH_CACHE/demo)")
+    demo.add_argument("--anchors", type=int, default=1000, help="image-caption anchors of the default translator")
+    demo.set_defaults(func=_cmd_demo)
     return parser
 
 

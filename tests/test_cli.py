@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 import torch
 from safetensors.torch import save_file
 
@@ -19,7 +21,7 @@ def _run(*args, cwd=None):
 
 
 def test_quickstart_fits_evaluates_saves_and_reloads(tmp_path):
-    result = _run("quickstart", "--out", str(tmp_path / "t"), "--format", "json")
+    result = _run("quickstart", "--synthetic", "--out", str(tmp_path / "t"), "--format", "json")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["reload_identical"] is True
@@ -48,3 +50,23 @@ def test_errors_exit_non_zero_with_one_line(tmp_path):
     assert result.stderr.count("\n") == 1 and "dtype torch.int64" in result.stderr
     missing = _run("fit-latents", "nope.npy", "nope.npy", "--out", str(tmp_path / "o"))
     assert missing.returncode == 1 and "does not exist" in missing.stderr
+
+
+@pytest.mark.slow
+def test_quickstart_on_the_shelf_stitches_images_to_a_text_head_zero_shot(tmp_path, shelf_cache, shelf_data):
+    import os
+
+    cache = tmp_path / "hubstitch-cache"
+    cache.mkdir()
+    (cache / "datasets").symlink_to(shelf_data["fashion_mnist"].parent, target_is_directory=True)
+    env = {**os.environ, "HF_HUB_CACHE": str(shelf_cache), "HUBSTITCH_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-m", "hubstitch.cli", "quickstart", "--out", str(tmp_path / "pipe"),
+                             "--anchors", "300", "--test-images", "100"], capture_output=True, text=True,
+                            timeout=900, env=env)
+    assert result.returncode == 0, result.stderr
+    accuracy = float(re.search(r"zero-shot accuracy on 100 Fashion-MNIST test images: ([0-9.]+)", result.stdout)[1])
+    assert accuracy > 0.5, result.stdout  # chance is 0.1; the head never saw an image or a caption
+    assert len(re.findall(r"test image \d: true ", result.stdout)) == 5
+    manifest = json.loads((tmp_path / "pipe" / "config.json").read_text())
+    assert manifest["shape"] == "translated" and abs(manifest["metrics"]["accuracy"] - accuracy) < 1e-3
+    assert [s["model_id"] for s in manifest["stages"] if s.get("model_id")] == ["hubstitch/mobilenet_v2-torchvision"]
