@@ -4,12 +4,18 @@
    (`Encoder.batches`, length-sorted), alternated over several rounds (goal: >= 0.9x).
 2. Cold against warm latent cache for the fit step (`hubstitch.workflow.fit_from_encoders`: encode both sides of
    anchors and held-out pairs, fit, evaluate): first with an empty cache, then again (goal: >= 50x).
+3. Stitched pipeline latency per item against the encoder + a head alone, on the shelf's image -> text stitch
+   (MobileNetV2 -> linear translator -> MiniLM-space text head, against MobileNetV2 -> a head on its own
+   features; both heads linear, both through `ClassifierHead.predict`), Fashion-MNIST test images, alternated
+   (goal: <= 1.05x). Needs the model shelf (`hubstitch shelf install`, run here).
+
+Each measurement runs in its own child process, so each reports its own peak RSS.
 
 Source and target are both all-MiniLM-L6-v2, the target read at a different layer and pooling (layer 3, cls), which
 is a different latent space; the real cross-model pairs come with the model shelf. Sentences are generated from a
 vocabulary with varied lengths (seeded). Peak RSS is reported for the whole process.
 
-Run:  python benchmarks/bench_speed.py [--sentences 2000] [--rounds 3]
+Run:  python benchmarks/bench_speed.py [--sentences 2000] [--rounds 3] [--images 256]
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import platform
 import random
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -97,30 +104,96 @@ def cold_vs_warm(texts: list[str]) -> dict:
                 "heldout_top1": translator.config.metrics["heldout"]["top1"]}
 
 
+def pipeline_latency(n_images: int, rounds: int, batch_size: int = 32, n_anchors: int = 500) -> dict:
+    from hubstitch.anchors import AnchorSet
+    from hubstitch.encoder import Encoder
+    from hubstitch.fashion_text import captions, product_descriptions
+    from hubstitch.fit import fit_translator
+    from hubstitch.head import ClassifierHead
+    from hubstitch.pipeline import StitchedPipeline
+    from hubstitch.shelf import IMAGE_ENCODER, install_shelf
+    from hubstitch.shelf_data import install_datasets
+    from hubstitch.shelf_quickstart import TEXT_ENCODER
+
+    install_shelf([IMAGE_ENCODER, TEXT_ENCODER])
+    data = str(install_datasets(["fashion_mnist"])["fashion_mnist"])
+    images = Encoder.from_pretrained(IMAGE_ENCODER, local_files_only=True)
+    text = Encoder.from_pretrained(TEXT_ENCODER, local_files_only=True)
+    anchors = AnchorSet.load(data, source_column="image", label_column="label").select(n_anchors, seed=0)
+    anchor_latents = images.encode(anchors.source_items(), progress=False)
+    translator = fit_translator(anchor_latents, text.encode(captions(anchors.labels()), progress=False), "linear",
+                                source_ref=images.ref, target_ref=text.ref)
+    descriptions, labels = product_descriptions()
+    text_head = ClassifierHead.fit(text.encode(descriptions, progress=False), labels, encoder=text.ref)
+    image_head = ClassifierHead.fit(anchor_latents, anchors.labels(), encoder=images.ref)
+    pipeline = StitchedPipeline(images, translator, text_head)
+    items = AnchorSet.load(data, source_column="image", split="test").select(n_images, seed=0).source_items()
+
+    def alone() -> None:
+        image_head.predict(images.encode(items, batch_size=batch_size, progress=False))
+
+    def stitched() -> None:
+        pipeline(items, batch_size=batch_size)
+
+    alone(), stitched()  # warm-up
+    times: dict[str, list[float]] = {"encoder+head": [], "stitched pipeline": []}
+    for _ in range(rounds):
+        for name, run in (("encoder+head", alone), ("stitched pipeline", stitched)):
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    per_item = {k: statistics.median(v) / len(items) for k, v in times.items()}
+    return {"items": len(items), "batch_size": batch_size, "rounds": rounds, "per_item_seconds": per_item,
+            "latency_ratio": per_item["stitched pipeline"] / per_item["encoder+head"],
+            "pair": f"{IMAGE_ENCODER} -> linear translator -> {TEXT_ENCODER} head"}
+
+
+SECTIONS = {"encode": lambda a: encode_throughput(sentences(a.sentences), a.rounds),
+            "cache": lambda a: cold_vs_warm(sentences(a.sentences)),
+            "pipeline": lambda a: pipeline_latency(a.images, a.rounds)}
+
+
+def run_section(name: str, argv: list[str]) -> dict:
+    """One measurement in a child process: its result plus that process's own peak RSS."""
+    command = [sys.executable, __file__, "--section", name, *argv]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"section {name} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sentences", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--images", type=int, default=256)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--section", choices=sorted(SECTIONS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    texts = sentences(args.sentences)
+    if args.section:  # child process: one measurement, JSON on the last stdout line
+        measured = SECTIONS[args.section](args)
+        measured["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        sys.stdout.write(json.dumps(measured) + "\n")
+        return
+    argv = ["--sentences", str(args.sentences), "--rounds", str(args.rounds), "--images", str(args.images)]
     result = {"machine": {"threads": torch.get_num_threads(), "torch": torch.__version__,
                           "python": platform.python_version()},
-              "encode": encode_throughput(texts, args.rounds), "cache": cold_vs_warm(texts)}
-    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+              **{name: run_section(name, argv) for name in SECTIONS}}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    enc, cache = result["encode"], result["cache"]
+    enc, cache, pipe = result["encode"], result["cache"], result["pipeline"]
     sys.stdout.write(
-        "| measurement | value |\n|---|---:|\n"
-        f"| bare model(**batch) loop, items/s | {enc['items_per_second']['bare']:.1f} |\n"
-        f"| Encoder.encode, items/s | {enc['items_per_second']['encode']:.1f} |\n"
-        f"| encode / bare throughput | {enc['throughput_ratio']:.3f}x |\n"
-        f"| fit step, cold cache (s) | {cache['seconds']['cold']:.2f} |\n"
-        f"| fit step, warm cache (s) | {cache['seconds']['warm']:.3f} |\n"
-        f"| cold / warm | {cache['speedup']:.0f}x |\n"
-        f"| peak RSS (MiB) | {result['peak_rss_mib']:.0f} |\n"
+        "| measurement | value | peak RSS of its process (MiB) |\n|---|---:|---:|\n"
+        f"| bare model(**batch) loop, items/s | {enc['items_per_second']['bare']:.1f} | |\n"
+        f"| Encoder.encode, items/s | {enc['items_per_second']['encode']:.1f} | |\n"
+        f"| encode / bare throughput | {enc['throughput_ratio']:.3f}x | {enc['peak_rss_mib']:.0f} |\n"
+        f"| fit step, cold cache (s) | {cache['seconds']['cold']:.2f} | |\n"
+        f"| fit step, warm cache (s) | {cache['seconds']['warm']:.3f} | |\n"
+        f"| cold / warm | {cache['speedup']:.0f}x | {cache['peak_rss_mib']:.0f} |\n"
+        f"| encoder + head, ms per image | {1000 * pipe['per_item_seconds']['encoder+head']:.2f} | |\n"
+        f"| stitched pipeline, ms per image | {1000 * pipe['per_item_seconds']['stitched pipeline']:.2f} | |\n"
+        f"| stitched / encoder + head latency | {pipe['latency_ratio']:.3f}x | {pipe['peak_rss_mib']:.0f} |\n"
     )
 
 
