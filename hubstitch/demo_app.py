@@ -1,0 +1,271 @@
+"""The Gradio app: predict through stitched pipelines, fit translators, and look at why stitching works.
+
+`build_demo` returns a `gr.Blocks` with three tabs (Predict, Fit, Inspect); nothing launches on import. The offline
+default is the model shelf: MobileNetV2 -> translator -> a MiniLM-space text classifier that never saw an image.
+``spaces_demo/app.py`` and ``hubstitch demo`` launch it.
+
+Example:
+    >>> from hubstitch.demo_app import build_demo  # doctest: +SKIP
+    >>> build_demo(workspace="demo-workspace").launch()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from .demo_stages import DEFAULT_PIPELINE, ENCODERS, HEADS, NO_TRANSLATOR, TRANSLATORS, DemoStages
+from .errors import HubstitchError
+
+logger = logging.getLogger(__name__)
+
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
+MAX_TEXT_CHARS = 20_000
+EXAMPLES = Path(__file__).parent / "demo_assets"
+FIT_DATASETS = {"Fashion-MNIST images + class captions (image -> text)": "fashion",
+                "product descriptions + captions (text -> text)": "texts"}
+METHODS = ["linear", "orthogonal", "affine", "auto", "mlp"]
+
+
+def default_workspace() -> Path:
+    from .latent_cache import default_cache_dir
+
+    return default_cache_dir() / "demo"
+
+
+# --- input checks: clear messages instead of crashes ---------------------------------------------------------
+def load_image(path: str | None):
+    """The uploaded file as an RGB PIL image, or `gr.Error` naming what is wrong with it."""
+    import gradio as gr
+    from PIL import Image, UnidentifiedImageError
+
+    if not path:
+        raise gr.Error("No image: upload one (PNG or JPEG), or type a text for a text encoder.")
+    size = os.path.getsize(path)
+    if size > MAX_IMAGE_BYTES:
+        raise gr.Error(f"The image is {size / 2**20:.1f} MB; the limit is {MAX_IMAGE_BYTES // 2**20} MB. "
+                       f"Upload a smaller file.")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image.convert("RGB")
+    except (UnidentifiedImageError, OSError) as err:
+        raise gr.Error(f"{Path(path).name} is not an image PIL can read ({err.__class__.__name__}); "
+                       f"upload a PNG or JPEG.") from None
+
+
+def check_text(text: str | None) -> str:
+    import gradio as gr
+
+    if text is None or not text.strip():
+        raise gr.Error("The text is empty: type a sentence, or upload an image for an image encoder.")
+    if len(text) > MAX_TEXT_CHARS:
+        raise gr.Error(f"The text has {len(text)} characters; the limit is {MAX_TEXT_CHARS}. Shorten it.")
+    return text.strip()
+
+
+def _as_label(top: list[dict[str, Any]]) -> dict[str, float]:
+    return {p["label"]: p["score"] for p in top}
+
+
+def _input_for(pipeline, image_path: str | None, text: str | None):
+    import gradio as gr
+
+    modality = pipeline.encoder.ref.modality
+    if modality == "image":
+        return load_image(image_path)
+    if modality == "text":
+        return check_text(text)
+    raise gr.Error(f"encoder modality {modality!r} is not supported by the demo; expected image or text")
+
+
+# --- the app -----------------------------------------------------------------------------------------------------
+def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concurrency_limit: int = 4,
+               results_json: str | Path | None = None, cache_examples: bool = True,
+               local_files_only: bool | None = None, hub_cache: str | Path | None = None,
+               datasets_dir: str | Path | None = None):
+    """The Blocks app. `workspace` keeps the demo's fitted stages; `n_anchors` sizes its default translator;
+    `hub_cache` and `datasets_dir` say where the model shelf and its data live (default: the usual caches)."""
+    import gradio as gr
+
+    stages = DemoStages(workspace or default_workspace(), n_anchors=n_anchors, local_files_only=local_files_only,
+                        hub_cache=hub_cache, datasets_dir=datasets_dir)
+    results = Path(results_json) if results_json else Path(__file__).parent / "demo_assets" / "bench_stitching.json"
+
+    def predict_pipeline(name: str, image_path: str | None, text: str | None, top_k: float = 3):
+        try:
+            pipeline = stages.pipeline(name)
+        except (HubstitchError, OSError) as err:
+            raise gr.Error(f"Could not load pipeline {name!r}: {err}") from None
+        item = _input_for(pipeline, image_path, text)
+        return _as_label(pipeline(item, top_k=int(top_k)))
+
+    def predict_composed(encoder: str, translator: str, head: str, image_path: str | None, text: str | None,
+                         top_k: float = 3):
+        try:
+            pipeline = stages.compose(encoder, translator, head)
+        except HubstitchError as err:  # IncompatibleStagesError names the mismatch
+            raise gr.Error(f"These stages do not fit together: {err}") from None
+        item = _input_for(pipeline, image_path, text)
+        stitched = _as_label(pipeline(item, top_k=int(top_k)))
+        native, note = {}, ""
+        try:
+            reference = stages.native(head)
+        except HubstitchError as err:
+            reference, note = None, f"native comparison unavailable: {err}"
+        if reference is not None and reference.encoder.ref.modality == pipeline.encoder.ref.modality:
+            native = _as_label(reference(item, top_k=int(top_k)))
+            note = f"native: the same input through the head's own encoder ({reference.encoder.ref.model_id})"
+        elif not note:
+            head_encoder = stages.head(head).config.encoder
+            note = (f"no native comparison: the head's own encoder ({head_encoder.model_id}) reads "
+                    f"{head_encoder.modality or 'another modality'}, this input is {pipeline.encoder.ref.modality}")
+        return stitched, native, note
+
+    def fit(source: str, target: str, dataset: str, n: float, method: str, progress=gr.Progress(track_tqdm=True)):
+        from .fit import fit_translator
+
+        progress(0, desc="encoding anchors")
+        kind = FIT_DATASETS[dataset]
+        src, tgt = stages.encoder(source), stages.encoder(target)
+        if kind == "fashion":
+            if src.ref.modality != "image" or tgt.ref.modality != "text":
+                raise gr.Error(f"{dataset!r} pairs images with captions: choose an image source and a text target "
+                               f"(got {src.ref.modality} -> {tgt.ref.modality})")
+            anchors, texts = stages.fashion_anchors(int(n))
+            x, y, provenance = src.encode(anchors.source_items()), tgt.encode(texts), anchors.provenance
+            labels = anchors.labels()
+        else:
+            if src.ref.modality != "text" or tgt.ref.modality != "text":
+                raise gr.Error(f"{dataset!r} is text only: choose two text encoders "
+                               f"(got {src.ref.modality} -> {tgt.ref.modality})")
+            texts = stages.product_texts()[: int(n)]
+            x, y, provenance, labels = src.encode(texts), tgt.encode(texts), None, None
+        progress(0.8, desc=f"fitting {method}")
+        try:
+            translator = fit_translator(x, y, method=method, holdout=0.2, seed=0, source_ref=src.ref,
+                                        target_ref=tgt.ref, anchors=provenance)
+        except HubstitchError as err:
+            raise gr.Error(str(err)) from None
+        name = f"fitted: {src.ref.model_id} -> {tgt.ref.model_id} ({translator.config.method}, N={len(x)})"
+        stages.extra_translators[name] = translator
+        stages.fitted = (x, y, translator, labels)
+        held = translator.config.metrics.get("heldout", {})
+        metrics = {k: round(v, 4) for k, v in held.items() if k in ("cosine", "top1", "cka", "mse", "mrr")}
+        return ({"method": translator.config.method, "n_anchors": len(x), "heldout": metrics},
+                gr.update(choices=[NO_TRANSLATOR, *TRANSLATORS, *stages.extra_translators], value=name))
+
+    def save(folder: str):
+        if stages.fitted is None:
+            raise gr.Error("Nothing fitted yet: press Fit first.")
+        if not folder or not folder.strip():
+            raise gr.Error("Give a folder to save into.")
+        stages.fitted[2].save_pretrained(folder.strip())
+        return f"saved to {Path(folder.strip()).resolve()}"
+
+    def push(repo_id: str):
+        if stages.fitted is None:
+            raise gr.Error("Nothing fitted yet: press Fit first.")
+        if not repo_id or "/" not in repo_id:
+            raise gr.Error(f"repo id {repo_id!r} should look like 'user/name'.")
+        try:
+            commit = stages.fitted[2].push_to_hub(repo_id.strip())
+        except Exception as err:  # noqa: BLE001 - offline, no token, ...: shown, not crashed on
+            raise gr.Error(f"push to {repo_id} failed: {err}") from None
+        return f"pushed {repo_id} at {getattr(commit, 'oid', commit)}"
+
+    def inspect():
+        from .demo_plots import accuracy_vs_anchors, anchors_2d, similarity_matrices
+
+        if stages.fitted is not None:
+            x, y, translator, labels = stages.fitted
+        else:
+            translator = stages.translator(list(TRANSLATORS)[0])
+            anchors, texts = stages.fashion_anchors(min(300, stages.n_anchors))
+            x = stages.encoder(ENCODERS["MobileNetV2 (images, ImageNet)"]).encode(anchors.source_items())
+            y, labels = stages.encoder(ENCODERS["all-MiniLM-L6-v2 (text)"]).encode(texts), anchors.labels()
+        import torch
+
+        with torch.no_grad():
+            moved = translator(x)
+        curve = accuracy_vs_anchors(results) if results.is_file() else None
+        return anchors_2d(x, y, moved, labels), similarity_matrices(x, y, moved), curve
+
+    with gr.Blocks(title="hubstitch: stitch models through their latent spaces") as demo:
+        gr.Markdown("# hubstitch\nAn image encoder stitched to a text classifier that never saw an image: the "
+                    "translator maps MobileNetV2's latent space onto all-MiniLM-L6-v2's, fitted on image-caption "
+                    "anchor pairs (captions written from Fashion-MNIST's class names); the head was trained on "
+                    "product descriptions only.")
+        with gr.Tab("Predict"):
+            with gr.Row():
+                with gr.Column():
+                    # a File, not an Image, so that this app (not the component) vets every upload
+                    image = gr.File(label="image (PNG or JPEG)", file_types=["image"], type="filepath",
+                                    elem_id="predict-image")
+                    preview = gr.Image(label="preview", interactive=False, height=160)
+                    text = gr.Textbox(label="text", placeholder="or type a text (for text encoders)",
+                                      elem_id="predict-text")
+                    top_k = gr.Slider(1, 10, value=3, step=1, label="top k")
+                with gr.Column():
+                    pipeline_name = gr.Dropdown(stages.pipeline_names(), value=DEFAULT_PIPELINE,
+                                                label="published or local stitched pipeline", allow_custom_value=True)
+                    run_pipeline = gr.Button("Predict with this pipeline", variant="primary", elem_id="predict-run")
+                    pipeline_out = gr.Label(label="prediction", elem_id="predict-label")
+            gr.Markdown("### or compose encoder -> translator -> head")
+            with gr.Row():
+                encoder = gr.Dropdown(list(ENCODERS), value=list(ENCODERS)[0], label="encoder",
+                                      allow_custom_value=True)
+                translator = gr.Dropdown([NO_TRANSLATOR, *TRANSLATORS], value=list(TRANSLATORS)[0],
+                                         label="translator", allow_custom_value=True)
+                head = gr.Dropdown(list(HEADS), value=list(HEADS)[0], label="head", allow_custom_value=True)
+            run_composed = gr.Button("Predict with the composed stages")
+            with gr.Row():
+                composed_out = gr.Label(label="stitched")
+                native_out = gr.Label(label="native (head's own encoder)")
+            native_note = gr.Markdown()
+            examples = sorted(EXAMPLES.glob("*.png"))
+            if examples:
+                gr.Examples([[DEFAULT_PIPELINE, str(p), "", 3] for p in examples],
+                            inputs=[pipeline_name, image, text, top_k], outputs=pipeline_out, fn=predict_pipeline,
+                            cache_examples=cache_examples, cache_mode="lazy", label="Fashion-MNIST test images")
+        with gr.Tab("Fit"):
+            with gr.Row():
+                fit_source = gr.Dropdown(list(ENCODERS), value=list(ENCODERS)[0], label="source encoder")
+                fit_target = gr.Dropdown(list(ENCODERS), value=list(ENCODERS)[1], label="target encoder")
+                fit_data = gr.Dropdown(list(FIT_DATASETS), value=list(FIT_DATASETS)[0], label="anchor dataset")
+            with gr.Row():
+                fit_n = gr.Slider(50, 2000, value=300, step=50, label="anchors N")
+                fit_method = gr.Dropdown(METHODS, value="linear", label="method")
+            fit_run = gr.Button("Fit", variant="primary")
+            fit_metrics = gr.JSON(label="held-out metrics (20% of the anchors)")
+            with gr.Row():
+                save_folder = gr.Textbox(label="save to folder")
+                save_run = gr.Button("Save")
+                repo_id = gr.Textbox(label="push to Hub repo (user/name)")
+                push_run = gr.Button("Push")
+            fit_status = gr.Markdown()
+        with gr.Tab("Inspect"):
+            gr.Markdown("The last fitted translator (or the default one): anchors before and after translation, "
+                        "and the similarity structure the two spaces share; below, accuracy against N from "
+                        "`benchmarks/bench_stitching.py`.")
+            inspect_run = gr.Button("Draw")
+            plot_2d, plot_sim, plot_curve = gr.Plot(label="anchors in 2-D"), gr.Plot(label="similarities"), \
+                gr.Plot(label="accuracy vs anchors")
+
+        image.change(lambda path: load_image(path) if path else None, image, preview, api_visibility="private",
+                     queue=False)
+        run_pipeline.click(predict_pipeline, [pipeline_name, image, text, top_k], pipeline_out,
+                           api_name="predict_pipeline", concurrency_limit=concurrency_limit)
+        run_composed.click(predict_composed, [encoder, translator, head, image, text, top_k],
+                           [composed_out, native_out, native_note], api_name="predict_composed",
+                           concurrency_limit=concurrency_limit)
+        fit_run.click(fit, [fit_source, fit_target, fit_data, fit_n, fit_method], [fit_metrics, translator],
+                      api_name="fit", concurrency_limit=1)
+        save_run.click(save, save_folder, fit_status, api_name="save")
+        push_run.click(push, repo_id, fit_status, api_name="push")
+        inspect_run.click(inspect, None, [plot_2d, plot_sim, plot_curve], api_name="inspect", concurrency_limit=1)
+    demo.queue(default_concurrency_limit=concurrency_limit)
+    demo.stages = stages
+    return demo

@@ -1,0 +1,188 @@
+"""The stages the demo offers, built on the offline model shelf and kept in a workspace folder.
+
+`DemoStages` loads encoders by Hub id (shelf ids resolve offline), builds the demo's translators and heads once
+(fitted on Fashion-MNIST images with captions, and on short product texts) and saves them under `workspace`, so a
+second start reads them from disk. Anything else (a Hub id or a local folder of a translator, head or stitched
+pipeline) can be added by name.
+
+Example:
+    >>> from hubstitch.demo_stages import DemoStages  # doctest: +SKIP
+    >>> stages = DemoStages("demo-workspace", n_anchors=500)  # doctest: +SKIP
+    >>> stages.pipeline(DEFAULT_PIPELINE)([image])  # doctest: +SKIP
+    [[{'label': 'Sneaker', 'score': 0.71}]]
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from .fashion_text import captions, product_descriptions
+from .shelf import IMAGE_ENCODER, TEXT_ENCODERS
+
+logger = logging.getLogger(__name__)
+
+MINILM, MPNET = TEXT_ENCODERS
+ENCODERS = {"MobileNetV2 (images, ImageNet)": IMAGE_ENCODER, "all-MiniLM-L6-v2 (text)": MINILM,
+            "all-mpnet-base-v2 (text)": MPNET}
+TRANSLATORS = {"MobileNetV2 -> MiniLM (Fashion-MNIST image-caption anchors)": "mobilenet-to-minilm",
+               "MPNet -> MiniLM (product texts and captions)": "mpnet-to-minilm"}
+HEADS = {"Fashion products, MiniLM space (trained on product descriptions)": "fashion-head-minilm",
+         "Fashion products, MPNet space (trained on product descriptions)": "fashion-head-mpnet",
+         "ImageNet classes (MobileNetV2's own classifier)": IMAGE_ENCODER}
+DEFAULT_PIPELINE = "Fashion-MNIST images -> MiniLM text classifier (zero-shot)"
+NO_TRANSLATOR = "(none: the head reads the encoder's space)"
+
+
+class DemoStages:
+    """Encoders, translators, heads and pipelines by display name, loaded once and shared (thread-safe)."""
+
+    def __init__(self, workspace: str | Path, n_anchors: int = 1000, seed: int = 0,
+                 local_files_only: bool | None = None, hub_cache: str | Path | None = None,
+                 datasets_dir: str | Path | None = None) -> None:
+        self.workspace, self.n_anchors, self.seed = Path(workspace), n_anchors, seed
+        self.local_files_only, self.hub_cache, self.datasets_dir = local_files_only, hub_cache, datasets_dir
+        self.fitted = None  # (source anchors, target anchors, translator, labels) of the last Fit
+        self._lock = threading.RLock()
+        self._loaded: dict[str, Any] = {}
+        self.extra_translators: dict[str, Any] = {}  # fitted in the Fit tab or added by name
+        self.extra_pipelines: dict[str, str] = {}
+
+    # --- loading ------------------------------------------------------------------------------------------
+    def _once(self, key: str, build):
+        with self._lock:
+            if key not in self._loaded:
+                self._loaded[key] = build()
+            return self._loaded[key]
+
+    def encoder(self, model_id: str):
+        from .encoder import Encoder
+
+        model_id = ENCODERS.get(model_id, model_id)
+        if model_id in (IMAGE_ENCODER, MINILM, MPNET):
+            self._install([model_id])
+        return self._once(f"encoder:{model_id}", lambda: Encoder.from_pretrained(
+            model_id, local_files_only=self.local_files_only, cache_dir=self.hub_cache))
+
+    def _install(self, model_ids: list[str]) -> None:
+        from .shelf import install_shelf
+
+        with self._lock:
+            install_shelf(model_ids, cache_dir=self.hub_cache)
+
+    def fashion_anchors(self, n: int | None = None, seed: int | None = None):
+        """`n` stratified Fashion-MNIST training images and one caption each (written from the class)."""
+        from .anchors import AnchorSet
+        from .shelf_data import install_datasets
+
+        data = install_datasets(["fashion_mnist"], self.datasets_dir)["fashion_mnist"]
+        anchors = AnchorSet.load(str(data), source_column="image", label_column="label")
+        anchors = anchors.select(n or self.n_anchors, selection="stratified", seed=self.seed if seed is None else seed)
+        return anchors, captions(anchors.labels(), seed=self.seed if seed is None else seed)
+
+    def fashion_test(self, n: int = 200):
+        from .anchors import AnchorSet
+        from .shelf_data import install_datasets
+
+        data = install_datasets(["fashion_mnist"], self.datasets_dir)["fashion_mnist"]
+        test = AnchorSet.load(str(data), source_column="image", label_column="label", split="test")
+        return test.select(n, selection="stratified", seed=self.seed)
+
+    def translator(self, name: str):
+        from .translator import Translator
+
+        if name in self.extra_translators:
+            return self.extra_translators[name]
+        if name not in TRANSLATORS:
+            return self._once(f"translator:{name}", lambda: Translator.from_pretrained(
+                name, local_files_only=bool(self.local_files_only)))
+        folder = self.workspace / TRANSLATORS[name]
+        return self._once(f"translator:{name}", lambda: self._load_or_fit(folder, TRANSLATORS[name]))
+
+    def _load_or_fit(self, folder: Path, kind: str):
+        from .fit import fit_translator
+        from .translator import Translator
+
+        if (folder / "model.safetensors").is_file():
+            return Translator.from_pretrained(folder)
+        if kind == "mobilenet-to-minilm":
+            images, text = self.encoder(IMAGE_ENCODER), self.encoder(MINILM)
+            anchors, anchor_captions = self.fashion_anchors()
+            source, target = images.encode(anchors.source_items()), text.encode(anchor_captions)
+            provenance = anchors.provenance
+        else:
+            texts = self.product_texts()
+            source, target = self.encoder(MPNET).encode(texts), self.encoder(MINILM).encode(texts)
+            provenance = None
+        src, tgt = (IMAGE_ENCODER, MINILM) if kind == "mobilenet-to-minilm" else (MPNET, MINILM)
+        translator = fit_translator(source, target, method="linear", holdout=0.1, seed=self.seed,
+                                    source_ref=self.encoder(src).ref, target_ref=self.encoder(tgt).ref,
+                                    anchors=provenance)
+        translator.save_pretrained(folder)
+        return translator
+
+    def product_texts(self) -> list[str]:
+        """Text anchors for text -> text translators: product descriptions and captions of every class."""
+        descriptions, _ = product_descriptions()
+        from .fashion_text import CAPTION_TEMPLATES, CLASS_NOUNS
+
+        return descriptions + [t.format(noun) for nouns in CLASS_NOUNS.values() for noun in nouns
+                               for t in CAPTION_TEMPLATES]
+
+    def head(self, name: str):
+        from .head import ClassifierHead
+        from .head_splice import head_from_classifier
+
+        key = HEADS.get(name, name)
+        if key == IMAGE_ENCODER:
+            self._install([IMAGE_ENCODER])
+            return self._once(f"head:{key}", lambda: head_from_classifier(IMAGE_ENCODER, local_files_only=True,
+                                                                          cache_dir=self.hub_cache))
+        if key in ("fashion-head-minilm", "fashion-head-mpnet"):
+            folder = self.workspace / key
+
+            def build():
+                if (folder / "model.safetensors").is_file():
+                    return ClassifierHead.from_pretrained(folder)
+                encoder = self.encoder(MINILM if key.endswith("minilm") else MPNET)
+                texts, labels = product_descriptions()
+                head = ClassifierHead.fit(encoder.encode(texts, progress=False), labels, val_fraction=0.0,
+                                          seed=self.seed, encoder=encoder.ref)
+                head.save_pretrained(folder)
+                return head
+
+            return self._once(f"head:{key}", build)
+        return self._once(f"head:{key}", lambda: ClassifierHead.from_pretrained(
+            key, local_files_only=bool(self.local_files_only)))
+
+    # --- pipelines ----------------------------------------------------------------------------------------
+    def compose(self, encoder: str, translator: str | None, head: str):
+        """A `StitchedPipeline`; raises `IncompatibleStagesError` (with the reason) for stages that do not fit."""
+        from .pipeline import StitchedPipeline
+
+        use_translator = translator and translator != NO_TRANSLATOR
+        return StitchedPipeline(self.encoder(encoder), self.translator(translator) if use_translator else None,
+                                self.head(head))
+
+    def pipeline_names(self) -> list[str]:
+        return [DEFAULT_PIPELINE, *self.extra_pipelines]
+
+    def pipeline(self, name: str):
+        from .pipeline import StitchedPipeline
+
+        if name == DEFAULT_PIPELINE:
+            return self._once("pipeline:default", lambda: self.compose(
+                list(ENCODERS)[0], list(TRANSLATORS)[0], list(HEADS)[0]))
+        location = self.extra_pipelines.get(name, name)
+        return self._once(f"pipeline:{location}", lambda: StitchedPipeline.from_pretrained(
+            location, local_files_only=self.local_files_only))
+
+    def native(self, head_name: str):
+        """The head with its own encoder (no translator), or None when that encoder is not loadable here."""
+        head = self.head(head_name)
+        model_id = head.config.encoder.model_id
+        if not model_id:
+            return None
+        return self.compose(model_id, None, head_name)

@@ -1,0 +1,144 @@
+"""The Gradio app, driven through its HTTP API with gradio_client, on the real model shelf, on 127.0.0.1.
+
+Each endpoint is called as a Space visitor would; answers are checked against the same stages called directly.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("gradio")
+
+EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "hubstitch" / "demo_assets").glob("*.png"))
+MOBILENET = "MobileNetV2 (images, ImageNet)"
+MINILM_HEAD = "Fashion products, MiniLM space (trained on product descriptions)"
+MPNET, MPNET_TO_MINILM = "all-mpnet-base-v2 (text)", "MPNet -> MiniLM (product texts and captions)"
+
+
+@pytest.fixture(scope="module")
+def app(shelf_cache, shelf_data, tmp_path_factory):
+    from hubstitch.demo_app import build_demo
+
+    demo = build_demo(workspace=tmp_path_factory.mktemp("demo-workspace"), n_anchors=300, concurrency_limit=4,
+                      hub_cache=shelf_cache, datasets_dir=shelf_data["fashion_mnist"].parent, local_files_only=True)
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    yield demo
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    from gradio_client import Client
+
+    return Client(app.local_url, verbose=False)
+
+
+def _top(label_output) -> str:
+    return label_output["label"]
+
+
+def _expected(app, image_path: Path) -> str:
+    from PIL import Image
+
+    from hubstitch.demo_stages import DEFAULT_PIPELINE
+
+    with Image.open(image_path) as image:
+        return app.stages.pipeline(DEFAULT_PIPELINE)(image.convert("RGB"), top_k=1)[0]["label"]
+
+
+@pytest.mark.slow
+def test_predict_pipeline_classifies_fashion_images_zero_shot(app, client):
+    from gradio_client import handle_file
+
+    from hubstitch.demo_stages import DEFAULT_PIPELINE
+
+    answers = {}
+    for path in EXAMPLES:
+        out = client.predict(DEFAULT_PIPELINE, handle_file(str(path)), "", 3, api_name="/predict_pipeline")
+        assert _top(out) == _expected(app, path)
+        assert len(out["confidences"]) == 3
+        answers[path.name.rsplit("_test", 1)[0]] = _top(out)
+    # the easy classes are right, with a head that never saw an image
+    assert answers["sneaker"] == "Sneaker" and answers["trouser"] == "Trouser" and answers["bag"] == "Bag"
+
+
+@pytest.mark.slow
+def test_predict_composed_text_through_a_translator_and_beside_the_native_encoder(client):
+    stitched, native, note = client.predict(MPNET, MPNET_TO_MINILM, MINILM_HEAD, None,
+                                            "Lace-up leather boots that stop just above the ankle", 3,
+                                            api_name="/predict_composed")
+    assert _top(stitched) == "Ankle boot" and _top(native) == "Ankle boot"
+    assert "sentence-transformers/all-MiniLM-L6-v2" in note
+
+
+@pytest.mark.slow
+def test_incompatible_stages_are_refused_with_the_reason(client, tmp_path):
+    from gradio_client import handle_file
+
+    from hubstitch.demo_stages import NO_TRANSLATOR
+
+    with pytest.raises(Exception, match="do not fit together") as caught:
+        client.predict(MOBILENET, NO_TRANSLATOR, MINILM_HEAD, handle_file(str(EXAMPLES[0])), "", 3,
+                       api_name="/predict_composed")
+    assert "1280" in str(caught.value) or "all-MiniLM" in str(caught.value)
+
+
+@pytest.mark.slow
+def test_bad_inputs_get_clear_messages_and_the_app_keeps_answering(app, client, tmp_path):
+    from gradio_client import handle_file
+
+    from hubstitch.demo_stages import DEFAULT_PIPELINE
+
+    not_image = tmp_path / "notes.png"
+    not_image.write_text("this is not a picture")
+    with pytest.raises(Exception, match="not an image"):
+        client.predict(DEFAULT_PIPELINE, handle_file(str(not_image)), "", 3, api_name="/predict_pipeline")
+    huge = tmp_path / "huge.png"
+    huge.write_bytes(b"\x89PNG" + b"\0" * (11 * 1024 * 1024))
+    with pytest.raises(Exception, match="limit is 10 MB"):
+        client.predict(DEFAULT_PIPELINE, handle_file(str(huge)), "", 3, api_name="/predict_pipeline")
+    with pytest.raises(Exception, match="No image"):
+        client.predict(DEFAULT_PIPELINE, None, "", 3, api_name="/predict_pipeline")
+    with pytest.raises(Exception, match="text is empty"):
+        client.predict(MPNET, MPNET_TO_MINILM, MINILM_HEAD, None, "   ", 3, api_name="/predict_composed")
+    out = client.predict(DEFAULT_PIPELINE, handle_file(str(EXAMPLES[0])), "", 1, api_name="/predict_pipeline")
+    assert _top(out) == _expected(app, EXAMPLES[0])
+
+
+@pytest.mark.slow
+def test_fit_shows_heldout_metrics_saves_and_inspect_draws(client, tmp_path):
+    from hubstitch import Translator
+
+    metrics, choice = client.predict(MOBILENET, "all-MiniLM-L6-v2 (text)",
+                                     "Fashion-MNIST images + class captions (image -> text)", 200, "linear",
+                                     api_name="/fit")
+    assert metrics["n_anchors"] == 200 and {"cosine", "top1", "cka"} <= set(metrics["heldout"])
+    choice = choice["value"] if isinstance(choice, dict) else choice  # a dropdown update: new value, choices
+    assert choice.startswith("fitted: hubstitch/mobilenet_v2-torchvision -> sentence-transformers/all-MiniLM-L6-v2")
+    status = client.predict(str(tmp_path / "fitted"), api_name="/save")
+    assert "saved to" in status
+    reloaded = Translator.from_pretrained(tmp_path / "fitted")
+    assert reloaded.config.method == "linear" and reloaded.config.source.dim == 1280
+    plots = client.predict(api_name="/inspect")
+    assert len(plots) == 3 and all(p is not None for p in plots[:2])
+
+
+@pytest.mark.slow
+def test_eight_concurrent_clients_get_correct_answers(app):
+    from gradio_client import Client, handle_file
+
+    from hubstitch.demo_stages import DEFAULT_PIPELINE
+
+    jobs = [EXAMPLES[i % len(EXAMPLES)] for i in range(8)]
+    expected = [_expected(app, path) for path in jobs]
+
+    def ask(path: Path) -> str:
+        client = Client(app.local_url, verbose=False)
+        return _top(client.predict(DEFAULT_PIPELINE, handle_file(str(path)), "", 1, api_name="/predict_pipeline"))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(ask, jobs))
+    assert answers == expected
