@@ -13,8 +13,9 @@
    (never captions of these images). Beside chance and a linear probe trained on the same N labelled images.
    The translator alone is also scored by nearest caption centroid (is a translated image closest to the mean
    caption of its own class?), which separates translation quality from the text head's own domain gap.
-3. Anchor selection at small N (MiniLM -> MPNet, `linear` and `relative`): random, stratified, k-means medoids,
-   farthest-point (deterministic, so its 5 draws coincide).
+3. Anchor selection at small N (both directions, `linear` and `relative`): random, stratified, k-means medoids,
+   farthest-point (k-means and farthest read the source encoder's latents of the training articles; farthest-point
+   is deterministic, so its draws coincide).
 4. latentis 0.0.8 Procrustes on the same latents and anchors, side by side with hubstitch `orthogonal`:
    stitched accuracy and fit time (alternated in one process).
 
@@ -171,22 +172,25 @@ def selection_comparison(data: dict, draws: int) -> list[dict]:
 
     labels, items = data["labels"], data["items"]
     train, test = stratified_split(labels, 0.6, seed=0)
-    xs, xt = data["latents"][MINILM], data["latents"][MPNET]
-    head = ClassifierHead.fit(xt[train], labels[train], label_names=data["names"], seed=0, **HEAD_OPTIONS)
-    native = accuracy(head, xt[test], labels[test])
     rows = []
-    for n in SELECTION_NS:
-        for selection in SELECTIONS:
-            picks = [train[select_indices(len(train), n, selection, labels=labels[train], features=xs[train],
-                                          seed=draw)] for draw in range(draws)]
-            for method in ("linear", "relative"):
-                accs = [stitched_accuracy(method, head, xs, xt, anchors, train, test, labels, items, draw)
-                        for draw, anchors in enumerate(picks)]
-                rows.append({"pair": "MiniLM -> MPNet", "n": n, "selection": selection, "method": method,
-                             "accuracy": mean_std(accs), "ratio": mean_std([a / native for a in accs]),
-                             "anchors": [p.tolist() for p in picks]})
-                logger.info("selection %-10s N=%d %-8s acc %.3f +- %.3f", selection, n, method,
-                            rows[-1]["accuracy"]["mean"], rows[-1]["accuracy"]["std"])
+    for source_id, target_id in ((MINILM, MPNET), (MPNET, MINILM)):
+        xs, xt = data["latents"][source_id], data["latents"][target_id]
+        head = ClassifierHead.fit(xt[train], labels[train], label_names=data["names"], seed=0, **HEAD_OPTIONS)
+        native = accuracy(head, xt[test], labels[test])
+        pair = f"{SHORT[source_id]} -> {SHORT[target_id]}"
+        for n in SELECTION_NS:
+            for selection in SELECTIONS:  # k-means and farthest read the source encoder's latents
+                picks = [train[select_indices(len(train), n, selection, labels=labels[train], features=xs[train],
+                                              seed=draw)] for draw in range(draws)]
+                for method in ("linear", "relative"):
+                    accs = [stitched_accuracy(method, head, xs, xt, anchors, train, test, labels, items, draw)
+                            for draw, anchors in enumerate(picks)]
+                    rows.append({"pair": pair, "n": n, "selection": selection, "method": method,
+                                 "accuracy": mean_std(accs), "ratio": mean_std([a / native for a in accs]),
+                                 "anchors": [p.tolist() for p in picks]})
+                    logger.info("selection %s %-10s N=%d %-8s acc %.3f +- %.3f (ratio %.3f)", pair, selection, n,
+                                method, rows[-1]["accuracy"]["mean"], rows[-1]["accuracy"]["std"],
+                                rows[-1]["ratio"]["mean"])
     return rows
 
 
@@ -362,17 +366,18 @@ def plots(result: dict) -> list[str]:
     ax.legend(fontsize=8)
     written.append(_save(fig, "stitching_cross_modal.png"))
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
-    for ax, method in zip(axes, ("linear", "relative"), strict=True):
-        rows = [r for r in result["selection"] if r["method"] == method]
-        for i, n in enumerate(SELECTION_NS):
-            sel = [r for r in rows if r["n"] == n]
-            ax.bar([j + 0.4 * i for j in range(len(sel))], [r["accuracy"]["mean"] for r in sel], 0.4,
-                   yerr=[r["accuracy"]["std"] for r in sel], capsize=3, label=f"N={n}")
-            ax.set_xticks([j + 0.2 for j in range(len(sel))], [r["selection"] for r in sel])
-        ax.set(title=f"anchor selection, MiniLM -> MPNet, {method}")
-        ax.legend()
-    axes[0].set_ylabel("test accuracy")
+    fig, axes = plt.subplots(2, 2, figsize=(12, 7.5), sharey=True)
+    for row, pair in zip(axes, ("MiniLM -> MPNet", "MPNet -> MiniLM"), strict=True):
+        for ax, method in zip(row, ("linear", "relative"), strict=True):
+            rows = [r for r in result["selection"] if r["method"] == method and r["pair"] == pair]
+            for i, n in enumerate(SELECTION_NS):
+                sel = [r for r in rows if r["n"] == n]
+                ax.bar([j + 0.4 * i for j in range(len(sel))], [r["accuracy"]["mean"] for r in sel], 0.4,
+                       yerr=[r["accuracy"]["std"] for r in sel], capsize=3, label=f"N={n}")
+                ax.set_xticks([j + 0.2 for j in range(len(sel))], [r["selection"] for r in sel])
+            ax.set(title=f"anchor selection, {pair}, {method}", ylim=(0.5, 1.0))
+            ax.legend()
+        row[0].set_ylabel("test accuracy")
     written.append(_save(fig, "stitching_selection.png"))
     return written
 
@@ -427,13 +432,15 @@ def table(result: dict) -> str:
                  else "n/a" for r in cross["rows"] if r["method"] == method]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     lines.append("")
-    lines += ["### anchor selection (MiniLM -> MPNet)", "", "| selection | method | " +
-              " | ".join(f"N={n}" for n in SELECTION_NS) + " |", "|---|---|" + "---|" * len(SELECTION_NS)]
-    for selection in SELECTIONS:
-        for method in ("linear", "relative"):
-            cells = [pm(r["accuracy"]) for r in result["selection"] if r["selection"] == selection
-                     and r["method"] == method]
-            lines.append(f"| {selection} | {method} | " + " | ".join(cells) + " |")
+    lines += ["### anchor selection (stitched accuracy; stitched / native in brackets)", "",
+              "| pair | selection | method | " + " | ".join(f"N={n}" for n in SELECTION_NS) + " |",
+              "|---|---|---|" + "---|" * len(SELECTION_NS)]
+    for pair in ("MiniLM -> MPNet", "MPNet -> MiniLM"):
+        for selection in SELECTIONS:
+            for method in ("linear", "relative"):
+                cells = [f"{pm(r['accuracy'])} ({r['ratio']['mean']:.3f})" for r in result["selection"]
+                         if r["pair"] == pair and r["selection"] == selection and r["method"] == method]
+                lines.append(f"| {pair} | {selection} | {method} | " + " | ".join(cells) + " |")
     lines.append("")
     side = result["latentis"]
     if "error" in side:
@@ -445,6 +452,19 @@ def table(result: dict) -> str:
         lines += [f"| {r['pair']} | {r['n']} | {pm(r['hubstitch_accuracy'])} | {pm(r['latentis_accuracy'])} | "
                   f"{r['time_ratio']:.2f}x |" for r in side["rows"]]
     return "\n".join(lines) + "\n"
+
+
+DEMO_SUMMARY = Path(__file__).resolve().parent.parent / "hubstitch" / "demo_assets" / "bench_stitching.json"
+
+
+def write_demo_summary(result: dict, path: Path = DEMO_SUMMARY) -> None:
+    """The results without the anchor row lists: what the demo's Inspect tab plots (shipped with the package)."""
+    def trim(rows: list[dict]) -> list[dict]:
+        return [{k: v for k, v in r.items() if k != "anchors"} for r in rows]
+
+    summary = {"settings": result["settings"], "text_to_text": trim(result["text_to_text"]),
+               "image_to_text": {**result["image_to_text"], "rows": trim(result["image_to_text"]["rows"])}}
+    path.write_text(json.dumps(summary, indent=None, separators=(",", ":")) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -477,6 +497,7 @@ def main(argv: list[str] | None = None) -> int:
     result["seconds"] = time.perf_counter() - start
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "bench_stitching.json").write_text(json.dumps(result, indent=1) + "\n")
+    write_demo_summary(result)
     result["plots"] = plots(result)
     report = table(result)
     (RESULTS / "bench_stitching.md").write_text(report)

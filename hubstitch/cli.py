@@ -70,7 +70,7 @@ def _cmd_quickstart(args: argparse.Namespace) -> None:
     from .shelf_quickstart import run_shelf_quickstart
 
     summary = run_shelf_quickstart(args.out, n_anchors=args.anchors, n_test=args.test_images,
-                                   method="linear" if args.method == "auto" else args.method, seed=args.seed)
+                                   method=args.method, seed=args.seed)
     if args.format == "json":
         sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
         return
@@ -385,8 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     quick = sub.add_parser("quickstart", help="offline demo on the model shelf: stitch MobileNetV2 to a MiniLM text "
                                               "classifier and classify Fashion-MNIST images zero-shot")
     quick.add_argument("--out", type=Path, default=Path("hubstitch-quickstart"))
-    quick.add_argument("--method", choices=METHOD_CHOICES, default="auto",
-                       help="translator method (the shelf run maps auto to linear)")
+    quick.add_argument("--method", choices=METHOD_CHOICES, default="auto", help="translator method")
     quick.add_argument("--anchors", type=int, default=1000, help="image-caption anchor pairs (shelf run)")
     quick.add_argument("--test-images", type=int, default=200, help="Fashion-MNIST test images to classify")
     quick.add_argument("--synthetic", action="store_true",

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
+from .compatibility import IncompatibleStagesError
 from .demo_stages import DEFAULT_PIPELINE, ENCODERS, HEADS, NO_TRANSLATOR, TRANSLATORS, DemoStages
 from .errors import HubstitchError
 
@@ -26,7 +28,7 @@ MAX_TEXT_CHARS = 20_000
 EXAMPLES = Path(__file__).parent / "demo_assets"
 FIT_DATASETS = {"Fashion-MNIST images + class captions (image -> text)": "fashion",
                 "product descriptions + captions (text -> text)": "texts"}
-METHODS = ["linear", "orthogonal", "affine", "auto", "mlp"]
+METHODS = ["auto", "orthogonal", "linear", "affine", "mlp"]
 
 
 def default_workspace() -> Path:
@@ -54,6 +56,15 @@ def load_image(path: str | None):
     except (UnidentifiedImageError, OSError) as err:
         raise gr.Error(f"{Path(path).name} is not an image PIL can read ({err.__class__.__name__}); "
                        f"upload a PNG or JPEG.") from None
+
+
+def preview_image(path: str | None):
+    """The upload, enlarged for the eye when it is tiny (Fashion-MNIST is 28 x 28), or None."""
+    if not path:
+        return None
+    image = load_image(path)
+    scale = max(1, 160 // max(image.size))
+    return image.resize((image.width * scale, image.height * scale), 0) if scale > 1 else image  # 0: nearest
 
 
 def check_text(text: str | None) -> str:
@@ -85,19 +96,20 @@ def _input_for(pipeline, image_path: str | None, text: str | None):
 def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concurrency_limit: int = 4,
                results_json: str | Path | None = None, cache_examples: bool = True,
                local_files_only: bool | None = None, hub_cache: str | Path | None = None,
-               datasets_dir: str | Path | None = None):
+               datasets_dir: str | Path | None = None, warm_up: bool = True, allow_local_paths: bool = True):
     """The Blocks app. `workspace` keeps the demo's fitted stages; `n_anchors` sizes its default translator;
-    `hub_cache` and `datasets_dir` say where the model shelf and its data live (default: the usual caches)."""
+    `hub_cache` and `datasets_dir` say where the model shelf and its data live (default: the usual caches);
+    `allow_local_paths=False` (a public Space) lets visitors name Hub ids only, never folders of the server."""
     import gradio as gr
 
     stages = DemoStages(workspace or default_workspace(), n_anchors=n_anchors, local_files_only=local_files_only,
-                        hub_cache=hub_cache, datasets_dir=datasets_dir)
+                        hub_cache=hub_cache, datasets_dir=datasets_dir, allow_local_paths=allow_local_paths)
     results = Path(results_json) if results_json else Path(__file__).parent / "demo_assets" / "bench_stitching.json"
 
     def predict_pipeline(name: str, image_path: str | None, text: str | None, top_k: float = 3):
         try:
             pipeline = stages.pipeline(name)
-        except (HubstitchError, OSError) as err:
+        except (HubstitchError, OSError, ValueError) as err:
             raise gr.Error(f"Could not load pipeline {name!r}: {err}") from None
         item = _input_for(pipeline, image_path, text)
         return _as_label(pipeline(item, top_k=int(top_k)))
@@ -106,8 +118,10 @@ def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concu
                          top_k: float = 3):
         try:
             pipeline = stages.compose(encoder, translator, head)
-        except HubstitchError as err:  # IncompatibleStagesError names the mismatch
+        except IncompatibleStagesError as err:  # names the mismatch
             raise gr.Error(f"These stages do not fit together: {err}") from None
+        except (HubstitchError, OSError, ValueError) as err:
+            raise gr.Error(f"Could not load the stages: {err}") from None
         item = _input_for(pipeline, image_path, text)
         stitched = _as_label(pipeline(item, top_k=int(top_k)))
         native, note = {}, ""
@@ -162,8 +176,13 @@ def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concu
             raise gr.Error("Nothing fitted yet: press Fit first.")
         if not folder or not folder.strip():
             raise gr.Error("Give a folder to save into.")
-        stages.fitted[2].save_pretrained(folder.strip())
-        return f"saved to {Path(folder.strip()).resolve()}"
+        target = Path(folder.strip()).expanduser()
+        if not stages.allow_local_paths:  # a public Space: only a plain name, kept inside the workspace
+            if len(target.parts) != 1 or target.name in (".", ".."):
+                raise gr.Error(f"{folder!r}: give a plain name (no '/'); it is saved in this app's workspace")
+            target = stages.workspace / "saved" / target.name
+        stages.fitted[2].save_pretrained(target)
+        return f"saved to {target.resolve()}"
 
     def push(repo_id: str):
         if stages.fitted is None:
@@ -204,7 +223,7 @@ def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concu
                     # a File, not an Image, so that this app (not the component) vets every upload
                     image = gr.File(label="image (PNG or JPEG)", file_types=["image"], type="filepath",
                                     elem_id="predict-image")
-                    preview = gr.Image(label="preview", interactive=False, height=160)
+                    preview = gr.Image(label="preview", interactive=False, height=160, elem_id="predict-preview")
                     text = gr.Textbox(label="text", placeholder="or type a text (for text encoders)",
                                       elem_id="predict-text")
                     top_k = gr.Slider(1, 10, value=3, step=1, label="top k")
@@ -237,7 +256,7 @@ def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concu
                 fit_data = gr.Dropdown(list(FIT_DATASETS), value=list(FIT_DATASETS)[0], label="anchor dataset")
             with gr.Row():
                 fit_n = gr.Slider(50, 2000, value=300, step=50, label="anchors N")
-                fit_method = gr.Dropdown(METHODS, value="linear", label="method")
+                fit_method = gr.Dropdown(METHODS, value="auto", label="method")
             fit_run = gr.Button("Fit", variant="primary")
             fit_metrics = gr.JSON(label="held-out metrics (20% of the anchors)")
             with gr.Row():
@@ -254,8 +273,7 @@ def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concu
             plot_2d, plot_sim, plot_curve = gr.Plot(label="anchors in 2-D"), gr.Plot(label="similarities"), \
                 gr.Plot(label="accuracy vs anchors")
 
-        image.change(lambda path: load_image(path) if path else None, image, preview, api_visibility="private",
-                     queue=False)
+        image.change(preview_image, image, preview, api_visibility="private", queue=False)
         run_pipeline.click(predict_pipeline, [pipeline_name, image, text, top_k], pipeline_out,
                            api_name="predict_pipeline", concurrency_limit=concurrency_limit)
         run_composed.click(predict_composed, [encoder, translator, head, image, text, top_k],
@@ -268,4 +286,6 @@ def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concu
         inspect_run.click(inspect, None, [plot_2d, plot_sim, plot_curve], api_name="inspect", concurrency_limit=1)
     demo.queue(default_concurrency_limit=concurrency_limit)
     demo.stages = stages
+    if warm_up:  # build the default pipeline in the background: the first visitor does not wait for the fit
+        threading.Thread(target=stages.pipeline, args=(DEFAULT_PIPELINE,), daemon=True).start()
     return demo

@@ -19,8 +19,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from .errors import HubstitchValueError
 from .fashion_text import captions, product_descriptions
 from .shelf import IMAGE_ENCODER, TEXT_ENCODERS
+from .translator_config import is_hub_id
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +43,9 @@ class DemoStages:
 
     def __init__(self, workspace: str | Path, n_anchors: int = 1000, seed: int = 0,
                  local_files_only: bool | None = None, hub_cache: str | Path | None = None,
-                 datasets_dir: str | Path | None = None) -> None:
+                 datasets_dir: str | Path | None = None, allow_local_paths: bool = True) -> None:
         self.workspace, self.n_anchors, self.seed = Path(workspace), n_anchors, seed
+        self.allow_local_paths = allow_local_paths  # False on a public Space: visitors name Hub ids only
         self.local_files_only, self.hub_cache, self.datasets_dir = local_files_only, hub_cache, datasets_dir
         self.fitted = None  # (source anchors, target anchors, translator, labels) of the last Fit
         self._lock = threading.RLock()
@@ -51,6 +54,13 @@ class DemoStages:
         self.extra_pipelines: dict[str, str] = {}
 
     # --- loading ------------------------------------------------------------------------------------------
+    def _check_location(self, name: str) -> str:
+        """A name typed by a visitor: a Hub id, or (when allowed) a local folder."""
+        if is_hub_id(name) or (self.allow_local_paths and Path(name).expanduser().is_dir()):
+            return name
+        expected = "a Hub id 'org/name'" + (" or an existing local folder" if self.allow_local_paths else "")
+        raise HubstitchValueError(f"{name!r} is not one of the listed stages; expected {expected}")
+
     def _once(self, key: str, build):
         with self._lock:
             if key not in self._loaded:
@@ -60,7 +70,7 @@ class DemoStages:
     def encoder(self, model_id: str):
         from .encoder import Encoder
 
-        model_id = ENCODERS.get(model_id, model_id)
+        model_id = ENCODERS.get(model_id) or self._check_location(model_id)
         if model_id in (IMAGE_ENCODER, MINILM, MPNET):
             self._install([model_id])
         return self._once(f"encoder:{model_id}", lambda: Encoder.from_pretrained(
@@ -96,8 +106,9 @@ class DemoStages:
         if name in self.extra_translators:
             return self.extra_translators[name]
         if name not in TRANSLATORS:
-            return self._once(f"translator:{name}", lambda: Translator.from_pretrained(
-                name, local_files_only=bool(self.local_files_only)))
+            location = self._check_location(name)
+            return self._once(f"translator:{location}", lambda: Translator.from_pretrained(
+                location, local_files_only=bool(self.local_files_only)))
         folder = self.workspace / TRANSLATORS[name]
         return self._once(f"translator:{name}", lambda: self._load_or_fit(folder, TRANSLATORS[name]))
 
@@ -117,7 +128,7 @@ class DemoStages:
             source, target = self.encoder(MPNET).encode(texts), self.encoder(MINILM).encode(texts)
             provenance = None
         src, tgt = (IMAGE_ENCODER, MINILM) if kind == "mobilenet-to-minilm" else (MPNET, MINILM)
-        translator = fit_translator(source, target, method="linear", holdout=0.1, seed=self.seed,
+        translator = fit_translator(source, target, method="auto", holdout=0.1, seed=self.seed,
                                     source_ref=self.encoder(src).ref, target_ref=self.encoder(tgt).ref,
                                     anchors=provenance)
         translator.save_pretrained(folder)
@@ -154,8 +165,9 @@ class DemoStages:
                 return head
 
             return self._once(f"head:{key}", build)
-        return self._once(f"head:{key}", lambda: ClassifierHead.from_pretrained(
-            key, local_files_only=bool(self.local_files_only)))
+        location = self._check_location(key)
+        return self._once(f"head:{location}", lambda: ClassifierHead.from_pretrained(
+            location, local_files_only=bool(self.local_files_only)))
 
     # --- pipelines ----------------------------------------------------------------------------------------
     def compose(self, encoder: str, translator: str | None, head: str):
@@ -175,7 +187,7 @@ class DemoStages:
         if name == DEFAULT_PIPELINE:
             return self._once("pipeline:default", lambda: self.compose(
                 list(ENCODERS)[0], list(TRANSLATORS)[0], list(HEADS)[0]))
-        location = self.extra_pipelines.get(name, name)
+        location = self.extra_pipelines.get(name) or self._check_location(name)
         return self._once(f"pipeline:{location}", lambda: StitchedPipeline.from_pretrained(
             location, local_files_only=self.local_files_only))
 

@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 TEXT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
 
 
-def run_shelf_quickstart(out: str | Path, n_anchors: int = 1000, n_test: int = 200, method: str = "linear",
+def run_shelf_quickstart(out: str | Path, n_anchors: int = 1000, n_test: int = 200, method: str = "auto",
                          seed: int = 0, n_examples: int = 5) -> dict[str, Any]:
     """Install the shelf pieces it needs, fit, stitch, save, reload and classify; returns a summary."""
     from .anchors import AnchorSet

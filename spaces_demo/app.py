@@ -13,5 +13,5 @@ from hubstitch.demo_app import build_demo
 __all__ = ["build_demo"]
 
 if __name__ == "__main__":
-    build_demo(n_anchors=int(os.environ.get("HUBSTITCH_DEMO_ANCHORS", "1000"))).launch(
+    build_demo(n_anchors=int(os.environ.get("HUBSTITCH_DEMO_ANCHORS", "1000")), allow_local_paths=False).launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"), max_file_size="10mb")

@@ -142,3 +142,59 @@ def test_eight_concurrent_clients_get_correct_answers(app):
     with ThreadPoolExecutor(max_workers=8) as pool:
         answers = list(pool.map(ask, jobs))
     assert answers == expected
+
+
+@pytest.mark.slow
+def test_a_headless_browser_uploads_an_image_clicks_and_reads_the_label(app, tmp_path):
+    """Debian's chromium + chromium-driver through selenium. CI sets HUBSTITCH_REQUIRE_BROWSER=1 so that a missing
+    browser fails there; elsewhere it skips. HUBSTITCH_SCREENSHOT=docs/demo.png refreshes the README's picture."""
+    import os
+    import shutil
+
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver):
+        message = "needs Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)"
+        if os.environ.get("HUBSTITCH_REQUIRE_BROWSER"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from selenium import webdriver
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1500"):
+        options.add_argument(flag)
+    browser = webdriver.Chrome(service=webdriver.ChromeService(executable_path=driver), options=options)
+    try:
+        browser.get(app.local_url)
+        wait = WebDriverWait(browser, 300)
+        upload = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#predict-image input[type=file]")))
+        sneaker = next(p for p in EXAMPLES if p.name.startswith("sneaker"))
+        upload.send_keys(str(sneaker))
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#predict-preview img")))  # upload done
+        wait.until(ec.element_to_be_clickable((By.ID, "predict-run"))).click()
+        expected = _expected(app, sneaker)
+        wait.until(ec.text_to_be_present_in_element((By.ID, "predict-label"), expected))
+        assert expected == "Sneaker"
+        shot = Path(os.environ.get("HUBSTITCH_SCREENSHOT") or tmp_path / "demo.png")
+        shot.parent.mkdir(parents=True, exist_ok=True)
+        assert browser.save_screenshot(str(shot)) and shot.read_bytes()[:4] == b"\x89PNG"
+    finally:
+        browser.quit()
+
+
+def test_a_public_space_refuses_server_paths_but_takes_hub_ids(tmp_path):
+    from hubstitch.demo_stages import DemoStages
+    from hubstitch.errors import HubstitchValueError
+
+    public = DemoStages(tmp_path, allow_local_paths=False)
+    for name in ("/etc", str(tmp_path), "../secrets", "~/models"):
+        with pytest.raises(HubstitchValueError, match="expected a Hub id 'org/name'$"):
+            public._check_location(name)
+    assert public._check_location("org/a-translator") == "org/a-translator"
+    local = DemoStages(tmp_path, allow_local_paths=True)
+    assert local._check_location(str(tmp_path)) == str(tmp_path)
+    with pytest.raises(HubstitchValueError, match="or an existing local folder"):
+        local._check_location(str(tmp_path / "missing"))
