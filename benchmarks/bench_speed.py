@@ -6,8 +6,8 @@
    anchors and held-out pairs, fit, evaluate): first with an empty cache, then again (goal: >= 50x).
 3. Stitched pipeline latency per item against the encoder + a head alone, on the shelf's image -> text stitch
    (MobileNetV2 -> linear translator -> MiniLM-space text head, against MobileNetV2 -> a head on its own
-   features; both heads linear, both through `ClassifierHead.predict`), Fashion-MNIST test images, alternated
-   (goal: <= 1.05x). Needs the model shelf (`hubstitch shelf install`, run here).
+   features; both heads linear, both through `ClassifierHead.predict`), Fashion-MNIST test images, interleaved
+   batch by batch (goal: <= 1.05x). Needs the model shelf (`hubstitch shelf install`, run here).
 
 Each measurement runs in its own child process, so each reports its own peak RSS.
 
@@ -129,20 +129,26 @@ def pipeline_latency(n_images: int, rounds: int, batch_size: int = 32, n_anchors
     pipeline = StitchedPipeline(images, translator, text_head)
     items = AnchorSet.load(data, source_column="image", split="test").select(n_images, seed=0).source_items()
 
-    def alone() -> None:
-        image_head.predict(images.encode(items, batch_size=batch_size, progress=False))
+    def alone(batch: list) -> None:
+        image_head.predict(images.encode(batch, batch_size=batch_size, progress=False))
 
-    def stitched() -> None:
-        pipeline(items, batch_size=batch_size)
+    def stitched(batch: list) -> None:
+        pipeline(batch, batch_size=batch_size)
 
-    alone(), stitched()  # warm-up
-    times: dict[str, list[float]] = {"encoder+head": [], "stitched pipeline": []}
+    alone(items[:batch_size]), stitched(items[:batch_size])  # warm-up
+    # Interleaved batch by batch (A B, then B A on the next batch), so that the machine's drift hits both sides alike
+    totals = {"encoder+head": 0.0, "stitched pipeline": 0.0}
+    runs = [("encoder+head", alone), ("stitched pipeline", stitched)]
+    step = 0
     for _ in range(rounds):
-        for name, run in (("encoder+head", alone), ("stitched pipeline", stitched)):
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-    per_item = {k: statistics.median(v) / len(items) for k, v in times.items()}
+        for start in range(0, len(items), batch_size):
+            batch = items[start:start + batch_size]
+            for name, run in runs if step % 2 == 0 else runs[::-1]:
+                began = time.perf_counter()
+                run(batch)
+                totals[name] += time.perf_counter() - began
+            step += 1
+    per_item = {k: v / (rounds * len(items)) for k, v in totals.items()}
     return {"items": len(items), "batch_size": batch_size, "rounds": rounds, "per_item_seconds": per_item,
             "latency_ratio": per_item["stitched pipeline"] / per_item["encoder+head"],
             "pair": f"{IMAGE_ENCODER} -> linear translator -> {TEXT_ENCODER} head"}

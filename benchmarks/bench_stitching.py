@@ -127,18 +127,25 @@ def stitched_accuracy(method: str, head_native, xs, xt, anchors, train, test, la
     return (stitched, native) if with_native else stitched
 
 
-def text_to_text(data: dict, draws: int, ns=TEXT_NS, methods=TEXT_METHODS + ("relative",)) -> list[dict]:
+def text_pairs(data: dict):
+    """Both directions: (pair name, source latents, target latents, head trained on the target's training
+    articles, its native test accuracy, train rows, test rows)."""
     from hubstitch.head import ClassifierHead
 
-    labels, items = data["labels"], data["items"]
+    labels = data["labels"]
     train, test = stratified_split(labels, 0.6, seed=0)
-    rows = []
     for source_id, target_id in ((MINILM, MPNET), (MPNET, MINILM)):
         xs, xt = data["latents"][source_id], data["latents"][target_id]
         head = ClassifierHead.fit(xt[train], labels[train], label_names=data["names"], seed=0, **HEAD_OPTIONS)
         native = accuracy(head, xt[test], labels[test])
+        yield f"{SHORT[source_id]} -> {SHORT[target_id]}", xs, xt, head, native, train, test
+
+
+def text_to_text(data: dict, draws: int, ns=TEXT_NS, methods=TEXT_METHODS + ("relative",)) -> list[dict]:
+    labels, items = data["labels"], data["items"]
+    rows = []
+    for pair, xs, xt, head, native, train, test in text_pairs(data):
         absolute = accuracy(head, pad_or_truncate(xs[test], xt.shape[1]), labels[test])
-        pair = f"{SHORT[source_id]} -> {SHORT[target_id]}"
         logger.info("%s: native %.3f, absolute baseline %.3f", pair, native, absolute)
         for n in ns:
             for method in methods:
@@ -167,17 +174,11 @@ def text_to_text(data: dict, draws: int, ns=TEXT_NS, methods=TEXT_METHODS + ("re
 
 
 def selection_comparison(data: dict, draws: int) -> list[dict]:
-    from hubstitch.head import ClassifierHead
     from hubstitch.math.anchor_selection import select_indices
 
     labels, items = data["labels"], data["items"]
-    train, test = stratified_split(labels, 0.6, seed=0)
     rows = []
-    for source_id, target_id in ((MINILM, MPNET), (MPNET, MINILM)):
-        xs, xt = data["latents"][source_id], data["latents"][target_id]
-        head = ClassifierHead.fit(xt[train], labels[train], label_names=data["names"], seed=0, **HEAD_OPTIONS)
-        native = accuracy(head, xt[test], labels[test])
-        pair = f"{SHORT[source_id]} -> {SHORT[target_id]}"
+    for pair, xs, xt, head, native, train, test in text_pairs(data):
         for n in SELECTION_NS:
             for selection in SELECTIONS:  # k-means and farthest read the source encoder's latents
                 picks = [train[select_indices(len(train), n, selection, labels=labels[train], features=xs[train],
@@ -200,14 +201,10 @@ def latentis_side_by_side(data: dict, draws: int, ns=(256, 1024), rounds: int = 
     except Exception as err:  # noqa: BLE001 - any import failure is the finding to report
         return {"error": f"{type(err).__name__}: {err}"}
     import hubstitch.math.estimators as est
-    from hubstitch.head import ClassifierHead
 
     labels = data["labels"]
-    train, test = stratified_split(labels, 0.6, seed=0)
     rows = []
-    for source_id, target_id in ((MINILM, MPNET), (MPNET, MINILM)):
-        xs, xt = data["latents"][source_id], data["latents"][target_id]
-        head = ClassifierHead.fit(xt[train], labels[train], label_names=data["names"], seed=0, **HEAD_OPTIONS)
+    for pair, xs, xt, head, _, train, test in text_pairs(data):
         for n in ns:
             ours, theirs, t_ours, t_theirs = [], [], [], []
             for draw in range(draws):
@@ -223,8 +220,8 @@ def latentis_side_by_side(data: dict, draws: int, ns=(256, 1024), rounds: int = 
                 with torch.no_grad():
                     ours.append(accuracy(head, translation(xs[test]), labels[test]))
                     theirs.append(accuracy(head, procrustes.transform(xs[test])[0], labels[test]))
-            rows.append({"pair": f"{SHORT[source_id]} -> {SHORT[target_id]}", "n": n,
-                         "hubstitch_accuracy": mean_std(ours), "latentis_accuracy": mean_std(theirs),
+            rows.append({"pair": pair, "n": n, "hubstitch_accuracy": mean_std(ours),
+                         "latentis_accuracy": mean_std(theirs),
                          "hubstitch_seconds": statistics.median(t_ours),
                          "latentis_seconds": statistics.median(t_theirs),
                          "time_ratio": statistics.median(t_ours) / statistics.median(t_theirs)})
@@ -330,7 +327,7 @@ def nearest_centroid_accuracy(translated: torch.Tensor, centroids: torch.Tensor,
 
 
 # ----------------------------------------------------------------------------------------------- report
-def plots(result: dict) -> list[str]:
+def plots(result: dict, out: Path = RESULTS) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -349,7 +346,7 @@ def plots(result: dict) -> list[str]:
         ax.set(xscale="log", xlabel="anchors N", title=f"BBC News, {pair}")
     axes[0].set_ylabel("test accuracy")
     axes[1].legend(fontsize=8)
-    written.append(_save(fig, "stitching_text.png"))
+    written.append(_save(fig, out / "stitching_text.png"))
 
     cross = result["image_to_text"]
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
@@ -364,7 +361,7 @@ def plots(result: dict) -> list[str]:
     ax.set(xscale="log", xlabel="image-caption anchors N", ylabel="zero-shot accuracy",
            title="Fashion-MNIST: MobileNetV2 -> translator -> MiniLM text head")
     ax.legend(fontsize=8)
-    written.append(_save(fig, "stitching_cross_modal.png"))
+    written.append(_save(fig, out / "stitching_cross_modal.png"))
 
     fig, axes = plt.subplots(2, 2, figsize=(12, 7.5), sharey=True)
     for row, pair in zip(axes, ("MiniLM -> MPNet", "MPNet -> MiniLM"), strict=True):
@@ -378,15 +375,14 @@ def plots(result: dict) -> list[str]:
             ax.set(title=f"anchor selection, {pair}, {method}", ylim=(0.5, 1.0))
             ax.legend()
         row[0].set_ylabel("test accuracy")
-    written.append(_save(fig, "stitching_selection.png"))
+    written.append(_save(fig, out / "stitching_selection.png"))
     return written
 
 
-def _save(fig, name: str) -> str:
-    path = RESULTS / name
+def _save(fig, path: Path) -> str:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    return str(path.relative_to(Path(__file__).parent.parent))
+    return str(path)
 
 
 def table(result: dict) -> str:
@@ -471,6 +467,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--draws", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="2 draws, fewer N: a smoke run of the script")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results folder (the demo's summary is written "
+                                                                     "only for the default folder)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     from hubstitch.latent_cache import LatentCache
@@ -495,12 +493,13 @@ def main(argv: list[str] | None = None) -> int:
               "selection": selection_comparison(text, draws),
               "latentis": latentis_side_by_side(text, draws)}
     result["seconds"] = time.perf_counter() - start
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "bench_stitching.json").write_text(json.dumps(result, indent=1) + "\n")
-    write_demo_summary(result)
-    result["plots"] = plots(result)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench_stitching.json").write_text(json.dumps(result, indent=1) + "\n")
+    if args.out.resolve() == RESULTS.resolve():
+        write_demo_summary(result)
+    result["plots"] = plots(result, args.out)
     report = table(result)
-    (RESULTS / "bench_stitching.md").write_text(report)
+    (args.out / "bench_stitching.md").write_text(report)
     sys.stdout.write(report)
     return 0
 

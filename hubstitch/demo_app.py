@@ -112,7 +112,7 @@ def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concu
         except (HubstitchError, OSError, ValueError) as err:
             raise gr.Error(f"Could not load pipeline {name!r}: {err}") from None
         item = _input_for(pipeline, image_path, text)
-        return _as_label(pipeline(item, top_k=int(top_k)))
+        return _as_label(stages.run(pipeline, item, int(top_k)))
 
     def predict_composed(encoder: str, translator: str, head: str, image_path: str | None, text: str | None,
                          top_k: float = 3):
@@ -123,14 +123,14 @@ def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concu
         except (HubstitchError, OSError, ValueError) as err:
             raise gr.Error(f"Could not load the stages: {err}") from None
         item = _input_for(pipeline, image_path, text)
-        stitched = _as_label(pipeline(item, top_k=int(top_k)))
+        stitched = _as_label(stages.run(pipeline, item, int(top_k)))
         native, note = {}, ""
         try:
             reference = stages.native(head)
         except HubstitchError as err:
             reference, note = None, f"native comparison unavailable: {err}"
         if reference is not None and reference.encoder.ref.modality == pipeline.encoder.ref.modality:
-            native = _as_label(reference(item, top_k=int(top_k)))
+            native = _as_label(stages.run(reference, item, int(top_k)))
             note = f"native: the same input through the head's own encoder ({reference.encoder.ref.model_id})"
         elif not note:
             head_encoder = stages.head(head).config.encoder
@@ -143,20 +143,24 @@ def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concu
 
         progress(0, desc="encoding anchors")
         kind = FIT_DATASETS[dataset]
-        src, tgt = stages.encoder(source), stages.encoder(target)
+        try:
+            src, tgt = stages.encoder(source), stages.encoder(target)
+        except (HubstitchError, OSError, ValueError) as err:
+            raise gr.Error(f"Could not load the encoders: {err}") from None
         if kind == "fashion":
             if src.ref.modality != "image" or tgt.ref.modality != "text":
                 raise gr.Error(f"{dataset!r} pairs images with captions: choose an image source and a text target "
                                f"(got {src.ref.modality} -> {tgt.ref.modality})")
             anchors, texts = stages.fashion_anchors(int(n))
-            x, y, provenance = src.encode(anchors.source_items()), tgt.encode(texts), anchors.provenance
+            x, y = stages.encode(src, anchors.source_items()), stages.encode(tgt, texts)
+            provenance = anchors.provenance
             labels = anchors.labels()
         else:
             if src.ref.modality != "text" or tgt.ref.modality != "text":
                 raise gr.Error(f"{dataset!r} is text only: choose two text encoders "
                                f"(got {src.ref.modality} -> {tgt.ref.modality})")
             texts = stages.product_texts()[: int(n)]
-            x, y, provenance, labels = src.encode(texts), tgt.encode(texts), None, None
+            x, y, provenance, labels = stages.encode(src, texts), stages.encode(tgt, texts), None, None
         progress(0.8, desc=f"fitting {method}")
         try:
             translator = fit_translator(x, y, method=method, holdout=0.2, seed=0, source_ref=src.ref,
@@ -203,8 +207,8 @@ def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concu
         else:
             translator = stages.translator(list(TRANSLATORS)[0])
             anchors, texts = stages.fashion_anchors(min(300, stages.n_anchors))
-            x = stages.encoder(ENCODERS["MobileNetV2 (images, ImageNet)"]).encode(anchors.source_items())
-            y, labels = stages.encoder(ENCODERS["all-MiniLM-L6-v2 (text)"]).encode(texts), anchors.labels()
+            x = stages.encode(stages.encoder(ENCODERS["MobileNetV2 (images, ImageNet)"]), anchors.source_items())
+            y, labels = stages.encode(stages.encoder(ENCODERS["all-MiniLM-L6-v2 (text)"]), texts), anchors.labels()
         import torch
 
         with torch.no_grad():

@@ -50,6 +50,7 @@ class DemoStages:
         self.fitted = None  # (source anchors, target anchors, translator, labels) of the last Fit
         self._lock = threading.RLock()
         self._loaded: dict[str, Any] = {}
+        self._encoder_locks: dict[int, threading.Lock] = {}
         self.extra_translators: dict[str, Any] = {}  # fitted in the Fit tab or added by name
         self.extra_pipelines: dict[str, str] = {}
 
@@ -60,6 +61,22 @@ class DemoStages:
             return name
         expected = "a Hub id 'org/name'" + (" or an existing local folder" if self.allow_local_paths else "")
         raise HubstitchValueError(f"{name!r} is not one of the listed stages; expected {expected}")
+
+    def _encoder_lock(self, encoder) -> threading.Lock:
+        """One lock per encoder: fast tokenizers are not safe to share across threads (padding and truncation
+        settings are mutable state), and the queue runs several requests at once."""
+        with self._lock:
+            return self._encoder_locks.setdefault(id(encoder), threading.Lock())
+
+    def run(self, pipeline, item, top_k: int):
+        """`pipeline(item, top_k)`, one call at a time per encoder."""
+        with self._encoder_lock(pipeline.encoder):
+            return pipeline(item, top_k=top_k)
+
+    def encode(self, encoder, items):
+        """`encoder.encode(items)`, one call at a time per encoder."""
+        with self._encoder_lock(encoder):
+            return encoder.encode(items)
 
     def _once(self, key: str, build):
         with self._lock:
@@ -121,11 +138,11 @@ class DemoStages:
         if kind == "mobilenet-to-minilm":
             images, text = self.encoder(IMAGE_ENCODER), self.encoder(MINILM)
             anchors, anchor_captions = self.fashion_anchors()
-            source, target = images.encode(anchors.source_items()), text.encode(anchor_captions)
+            source, target = self.encode(images, anchors.source_items()), self.encode(text, anchor_captions)
             provenance = anchors.provenance
         else:
             texts = self.product_texts()
-            source, target = self.encoder(MPNET).encode(texts), self.encoder(MINILM).encode(texts)
+            source, target = self.encode(self.encoder(MPNET), texts), self.encode(self.encoder(MINILM), texts)
             provenance = None
         src, tgt = (IMAGE_ENCODER, MINILM) if kind == "mobilenet-to-minilm" else (MPNET, MINILM)
         translator = fit_translator(source, target, method="auto", holdout=0.1, seed=self.seed,
@@ -159,7 +176,7 @@ class DemoStages:
                     return ClassifierHead.from_pretrained(folder)
                 encoder = self.encoder(MINILM if key.endswith("minilm") else MPNET)
                 texts, labels = product_descriptions()
-                head = ClassifierHead.fit(encoder.encode(texts, progress=False), labels, val_fraction=0.0,
+                head = ClassifierHead.fit(self.encode(encoder, texts), labels, val_fraction=0.0,
                                           seed=self.seed, encoder=encoder.ref)
                 head.save_pretrained(folder)
                 return head

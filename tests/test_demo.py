@@ -128,16 +128,22 @@ def test_fit_shows_heldout_metrics_saves_and_inspect_draws(client, tmp_path):
 
 @pytest.mark.slow
 def test_eight_concurrent_clients_get_correct_answers(app):
+    """Four image requests and four text requests (through a shared tokenizer) at once."""
     from gradio_client import Client, handle_file
 
     from hubstitch.demo_stages import DEFAULT_PIPELINE
 
-    jobs = [EXAMPLES[i % len(EXAMPLES)] for i in range(8)]
-    expected = [_expected(app, path) for path in jobs]
+    texts = ["Suede chelsea boots", "A roomy leather tote", "Slim fit stretch jeans", "Cable knit wool jumper"]
+    composed = app.stages.compose(MPNET, MPNET_TO_MINILM, MINILM_HEAD)
+    jobs = [("image", EXAMPLES[i]) for i in range(4)] + [("text", t) for t in texts]
+    expected = [_expected(app, x) if kind == "image" else composed(x, top_k=1)[0]["label"] for kind, x in jobs]
 
-    def ask(path: Path) -> str:
+    def ask(job) -> str:
+        kind, x = job
         client = Client(app.local_url, verbose=False)
-        return _top(client.predict(DEFAULT_PIPELINE, handle_file(str(path)), "", 1, api_name="/predict_pipeline"))
+        if kind == "image":
+            return _top(client.predict(DEFAULT_PIPELINE, handle_file(str(x)), "", 1, api_name="/predict_pipeline"))
+        return _top(client.predict(MPNET, MPNET_TO_MINILM, MINILM_HEAD, None, x, 1, api_name="/predict_composed")[0])
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         answers = list(pool.map(ask, jobs))
@@ -198,3 +204,26 @@ def test_a_public_space_refuses_server_paths_but_takes_hub_ids(tmp_path):
     assert local._check_location(str(tmp_path)) == str(tmp_path)
     with pytest.raises(HubstitchValueError, match="or an existing local folder"):
         local._check_location(str(tmp_path / "missing"))
+
+
+@pytest.mark.slow
+def test_push_sends_the_fitted_translator_to_the_hub_in_one_commit(client, monkeypatch, tmp_path):
+    from hub_server import HubServer
+    from test_hub_roundtrip import _point_client_at
+
+    from hubstitch import Translator
+
+    with pytest.raises(Exception, match="should look like 'user/name'"):
+        client.predict("no-slash", api_name="/push")
+    server = HubServer().start()
+    try:
+        _point_client_at(monkeypatch, tmp_path, server.url)  # the app runs in this process: same client settings
+        client.predict(MPNET, "all-MiniLM-L6-v2 (text)", "product descriptions + captions (text -> text)", 150,
+                       "orthogonal", api_name="/fit")
+        status = client.predict("tester/demo-translator", api_name="/push")
+        sha = status.rsplit(" ", 1)[-1]
+        assert status.startswith("pushed tester/demo-translator at ") and len(sha) == 40
+        pushed = Translator.from_pretrained("tester/demo-translator", revision=sha)
+        assert pushed.config.method == "orthogonal" and pushed.config.source.model_id.endswith("all-mpnet-base-v2")
+    finally:
+        server.stop()
