@@ -48,7 +48,7 @@ def anchors_2d(source: torch.Tensor, target: torch.Tensor, translated: torch.Ten
     tgt, basis, mean = _pca_2d(target)
     moved, _, _ = _pca_2d(translated, basis, mean)
     for c in classes:
-        rows = [i for i, label in enumerate(labels)] if c is None else [i for i, v in enumerate(labels) if v == c]
+        rows = list(range(len(source))) if c is None else [i for i, v in enumerate(labels) if v == c]
         left.scatter(src[rows, 0], src[rows, 1], s=10, marker="o", color=colours[c], alpha=0.6)
         left.scatter(tgt[rows, 0], tgt[rows, 1], s=12, marker="x", color=colours[c], alpha=0.6)
         right.scatter(tgt[rows, 0], tgt[rows, 1], s=12, marker="x", color=colours[c], alpha=0.6,

@@ -227,3 +227,14 @@ def test_push_sends_the_fitted_translator_to_the_hub_in_one_commit(client, monke
         assert pushed.config.method == "orthogonal" and pushed.config.source.model_id.endswith("all-mpnet-base-v2")
     finally:
         server.stop()
+
+
+def test_anchor_plot_draws_unlabelled_anchors(gen):
+    """Text -> text fits in the Fit tab have no class labels: the 2-D plot still draws every anchor."""
+    import torch
+
+    from hubstitch.demo_plots import anchors_2d
+
+    x, y = torch.randn(30, 8, generator=gen), torch.randn(30, 6, generator=gen)
+    fig = anchors_2d(x, y, y + 0.1 * torch.randn(30, 6, generator=gen), labels=None)
+    assert [sum(len(c.get_offsets()) for c in ax.collections) for ax in fig.axes] == [60, 60]
