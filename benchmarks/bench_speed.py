@@ -105,21 +105,19 @@ def cold_vs_warm(texts: list[str]) -> dict:
 
 
 def pipeline_latency(n_images: int, rounds: int, batch_size: int = 32, n_anchors: int = 500) -> dict:
-    from hubstitch.anchors import AnchorSet
     from hubstitch.encoder import Encoder
     from hubstitch.fashion_text import captions, product_descriptions
     from hubstitch.fit import fit_translator
     from hubstitch.head import ClassifierHead
     from hubstitch.pipeline import StitchedPipeline
     from hubstitch.shelf import IMAGE_ENCODER, install_shelf
-    from hubstitch.shelf_data import install_datasets
+    from hubstitch.shelf_data import fashion_mnist
     from hubstitch.shelf_quickstart import TEXT_ENCODER
 
     install_shelf([IMAGE_ENCODER, TEXT_ENCODER])
-    data = str(install_datasets(["fashion_mnist"])["fashion_mnist"])
     images = Encoder.from_pretrained(IMAGE_ENCODER, local_files_only=True)
     text = Encoder.from_pretrained(TEXT_ENCODER, local_files_only=True)
-    anchors = AnchorSet.load(data, source_column="image", label_column="label").select(n_anchors, seed=0)
+    anchors = fashion_mnist("train", n_anchors, selection="random", seed=0)
     anchor_latents = images.encode(anchors.source_items(), progress=False)
     translator = fit_translator(anchor_latents, text.encode(captions(anchors.labels()), progress=False), "linear",
                                 source_ref=images.ref, target_ref=text.ref)
@@ -127,7 +125,7 @@ def pipeline_latency(n_images: int, rounds: int, batch_size: int = 32, n_anchors
     text_head = ClassifierHead.fit(text.encode(descriptions, progress=False), labels, encoder=text.ref)
     image_head = ClassifierHead.fit(anchor_latents, anchors.labels(), encoder=images.ref)
     pipeline = StitchedPipeline(images, translator, text_head)
-    items = AnchorSet.load(data, source_column="image", split="test").select(n_images, seed=0).source_items()
+    items = fashion_mnist("test", n_images, selection="random", seed=0).source_items()
 
     def alone(batch: list) -> None:
         image_head.predict(images.encode(batch, batch_size=batch_size, progress=False))

@@ -109,11 +109,11 @@ def mean_std(values: list[float]) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------- the stitches
-def stitched_accuracy(method: str, head_native, xs, xt, anchors, train, test, labels, items, seed: int,
-                      with_native: bool = False):
-    """Accuracy on `test` of the source latents through `method` (a translator, or `relative`); with
-    `with_native`, also the accuracy of the same head on the target's own latents (for `relative`: the relative
-    head on the target's relative representation, whose 16 to 1024 features limit it at small N)."""
+def stitched_accuracy(method: str, head_native, xs, xt, anchors, train, test, labels, items,
+                      seed: int) -> tuple[float, float]:
+    """(accuracy on `test` of the source latents through `method` (a translator, or `relative`), accuracy of the
+    same head on the target's own latents (for `relative`: the relative head on the target's relative
+    representation, whose 16 to 1024 features limit it at small N))."""
     import hubstitch
     from hubstitch.relative_head import fit_relative_head, relative_inputs
 
@@ -121,14 +121,14 @@ def stitched_accuracy(method: str, head_native, xs, xt, anchors, train, test, la
         head = fit_relative_head(xt[anchors], [items[i] for i in anchors.tolist()], xt[train], labels[train],
                                  seed=seed, **HEAD_OPTIONS)
         stitched = accuracy(head, relative_inputs(head, xs[test], xs[anchors]), labels[test])
-        native = accuracy(head, relative_inputs(head, xt[test], xt[anchors]), labels[test]) if with_native else None
+        native = accuracy(head, relative_inputs(head, xt[test], xt[anchors]), labels[test])
     else:
         name, options = VARIANTS.get(method, (method, {}))
         translator = hubstitch.fit_translator(xs[anchors], xt[anchors], method=name, seed=seed, **options)
         with torch.no_grad():
             stitched = accuracy(head_native, translator(xs[test]), labels[test])
-        native = accuracy(head_native, xt[test], labels[test]) if with_native else None
-    return (stitched, native) if with_native else stitched
+        native = accuracy(head_native, xt[test], labels[test])
+    return stitched, native
 
 
 def text_pairs(data: dict):
@@ -159,7 +159,7 @@ def text_to_text(data: dict, draws: int, ns=TEXT_NS, methods=TEXT_METHODS + ("re
                         anchors = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(draw))[:n]]
                         start = time.perf_counter()
                         stitched, same_shape_native = stitched_accuracy(method, head, xs, xt, anchors, train, test,
-                                                                        labels, items, draw, with_native=True)
+                                                                        labels, items, draw)
                         times.append(time.perf_counter() - start)
                         accs.append(stitched)
                         natives.append(same_shape_native)
@@ -188,7 +188,7 @@ def selection_comparison(data: dict, draws: int) -> list[dict]:
                 picks = [train[select_indices(len(train), n, selection, labels=labels[train], features=xs[train],
                                               seed=draw)] for draw in range(draws)]
                 for method in ("linear", "relative"):
-                    accs = [stitched_accuracy(method, head, xs, xt, anchors, train, test, labels, items, draw)
+                    accs = [stitched_accuracy(method, head, xs, xt, anchors, train, test, labels, items, draw)[0]
                             for draw, anchors in enumerate(picks)]
                     rows.append({"pair": pair, "n": n, "selection": selection, "method": method,
                                  "accuracy": mean_std(accs), "ratio": mean_std([a / native for a in accs]),
@@ -239,15 +239,14 @@ def latentis_side_by_side(data: dict, draws: int, ns=(256, 1024), rounds: int = 
 
 # ------------------------------------------------------------------------------------------------ cross-modal
 def image_latents(shelf_data, cache) -> dict:
-    from hubstitch.anchors import AnchorSet
     from hubstitch.encoder import Encoder
     from hubstitch.fashion_text import captions, product_descriptions
     from hubstitch.shelf import IMAGE_ENCODER
+    from hubstitch.shelf_data import fashion_mnist
 
-    train = AnchorSet.load(str(shelf_data["fashion_mnist"]), source_column="image", label_column="label")
-    test = AnchorSet.load(str(shelf_data["fashion_mnist"]), source_column="image", label_column="label", split="test")
-    pool = train.select(IMAGE_POOL, selection="stratified", seed=0)
-    test = test.select(IMAGE_TEST, selection="stratified", seed=0)
+    root = shelf_data["fashion_mnist"].parent
+    pool = fashion_mnist("train", IMAGE_POOL, seed=0, root=root)
+    test = fashion_mnist("test", IMAGE_TEST, seed=0, root=root)
     images = Encoder.from_pretrained(IMAGE_ENCODER, local_files_only=True)
     text = Encoder.from_pretrained(MINILM, local_files_only=True)
     start = time.perf_counter()

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import HubstitchValueError
-from .fashion_text import captions, product_descriptions
+from .fashion_text import CAPTION_TEMPLATES, CLASS_NOUNS, captions, product_descriptions
 from .shelf import IMAGE_ENCODER, TEXT_ENCODERS
 from .translator_config import is_hub_id
 
@@ -88,34 +88,26 @@ class DemoStages:
         from .encoder import Encoder
 
         model_id = ENCODERS.get(model_id) or self._check_location(model_id)
-        if model_id in (IMAGE_ENCODER, MINILM, MPNET):
-            self._install([model_id])
-        return self._once(f"encoder:{model_id}", lambda: Encoder.from_pretrained(
-            model_id, local_files_only=self.local_files_only, cache_dir=self.hub_cache))
 
-    def _install(self, model_ids: list[str]) -> None:
-        from .shelf import install_shelf
+        def build():
+            self._install_if_shelved(model_id)
+            return Encoder.from_pretrained(model_id, local_files_only=self.local_files_only, cache_dir=self.hub_cache)
 
-        with self._lock:
-            install_shelf(model_ids, cache_dir=self.hub_cache)
+        return self._once(f"encoder:{model_id}", build)
 
-    def fashion_anchors(self, n: int | None = None, seed: int | None = None):
+    def _install_if_shelved(self, model_id: str) -> None:
+        """Seed the Hub cache with `model_id` when it is a shelf checkpoint (called while building, under the lock)."""
+        from .shelf import SHELF, install_shelf
+
+        if model_id in SHELF:
+            install_shelf([model_id], cache_dir=self.hub_cache)
+
+    def fashion_anchors(self, n: int | None = None):
         """`n` stratified Fashion-MNIST training images and one caption each (written from the class)."""
-        from .anchors import AnchorSet
-        from .shelf_data import install_datasets
+        from .shelf_data import fashion_mnist
 
-        data = install_datasets(["fashion_mnist"], self.datasets_dir)["fashion_mnist"]
-        anchors = AnchorSet.load(str(data), source_column="image", label_column="label")
-        anchors = anchors.select(n or self.n_anchors, selection="stratified", seed=self.seed if seed is None else seed)
-        return anchors, captions(anchors.labels(), seed=self.seed if seed is None else seed)
-
-    def fashion_test(self, n: int = 200):
-        from .anchors import AnchorSet
-        from .shelf_data import install_datasets
-
-        data = install_datasets(["fashion_mnist"], self.datasets_dir)["fashion_mnist"]
-        test = AnchorSet.load(str(data), source_column="image", label_column="label", split="test")
-        return test.select(n, selection="stratified", seed=self.seed)
+        anchors = fashion_mnist("train", n or self.n_anchors, seed=self.seed, root=self.datasets_dir)
+        return anchors, captions(anchors.labels(), seed=self.seed)
 
     def translator(self, name: str):
         from .translator import Translator
@@ -154,8 +146,6 @@ class DemoStages:
     def product_texts(self) -> list[str]:
         """Text anchors for text -> text translators: product descriptions and captions of every class."""
         descriptions, _ = product_descriptions()
-        from .fashion_text import CAPTION_TEMPLATES, CLASS_NOUNS
-
         return descriptions + [t.format(noun) for nouns in CLASS_NOUNS.values() for noun in nouns
                                for t in CAPTION_TEMPLATES]
 
@@ -165,9 +155,11 @@ class DemoStages:
 
         key = HEADS.get(name, name)
         if key == IMAGE_ENCODER:
-            self._install([IMAGE_ENCODER])
-            return self._once(f"head:{key}", lambda: head_from_classifier(IMAGE_ENCODER, local_files_only=True,
-                                                                          cache_dir=self.hub_cache))
+            def build_spliced():
+                self._install_if_shelved(IMAGE_ENCODER)
+                return head_from_classifier(IMAGE_ENCODER, local_files_only=True, cache_dir=self.hub_cache)
+
+            return self._once(f"head:{key}", build_spliced)
         if key in ("fashion-head-minilm", "fashion-head-mpnet"):
             folder = self.workspace / key
 

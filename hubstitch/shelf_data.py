@@ -97,6 +97,17 @@ def build_fashion_mnist(folder: Path, source: Path = FASHION_MNIST_DIR) -> Path:
     return _save_atomically(DatasetDict(splits), folder)
 
 
+def fashion_mnist(split: str = "train", n: int | None = None, *, selection: str = "stratified", seed: int = 0,
+                  root: str | Path | None = None):
+    """The shelf's Fashion-MNIST `split` as an `AnchorSet` (columns image, label), built on first use; with `n`,
+    that many rows chosen by `selection`."""
+    from .anchors import AnchorSet
+
+    folder = install_datasets(["fashion_mnist"], root)["fashion_mnist"]
+    data = AnchorSet.load(str(folder), source_column="image", label_column="label", split=split)
+    return data.select(n, selection=selection, seed=seed) if n else data
+
+
 def install_datasets(names: list[str] | None = None, root: str | Path | None = None) -> dict[str, Path]:
     """Build the shelf's datasets (all, or `names`) under `root`; idempotent. Returns {name: folder}."""
     root = Path(root or default_datasets_dir())

@@ -33,23 +33,20 @@ TEXT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
 def run_shelf_quickstart(out: str | Path, n_anchors: int = 1000, n_test: int = 200, method: str = "auto",
                          seed: int = 0, n_examples: int = 5) -> dict[str, Any]:
     """Install the shelf pieces it needs, fit, stitch, save, reload and classify; returns a summary."""
-    from .anchors import AnchorSet
     from .encoder import Encoder
     from .fit import fit_translator
     from .head import ClassifierHead
     from .latent_cache import LatentCache
     from .pipeline import StitchedPipeline
     from .shelf import IMAGE_ENCODER, install_shelf
-    from .shelf_data import install_datasets
+    from .shelf_data import fashion_mnist
     from .workflow import encode_set
 
     install_shelf([IMAGE_ENCODER, TEXT_ENCODER])
-    data = install_datasets(["fashion_mnist"])["fashion_mnist"]
     images = Encoder.from_pretrained(IMAGE_ENCODER, local_files_only=True)
     text = Encoder.from_pretrained(TEXT_ENCODER, local_files_only=True)
 
-    train = AnchorSet.load(str(data), source_column="image", label_column="label")
-    anchors = train.select(n_anchors, selection="stratified", seed=seed)
+    anchors = fashion_mnist("train", n_anchors, seed=seed)
     logger.info("encoding %d anchor images with %s and their captions with %s", n_anchors, IMAGE_ENCODER,
                 TEXT_ENCODER)
     image_latents = encode_set(images, anchors, "source", LatentCache())
@@ -60,8 +57,7 @@ def run_shelf_quickstart(out: str | Path, n_anchors: int = 1000, n_test: int = 2
     descriptions, labels = product_descriptions()
     head = ClassifierHead.fit(text.encode(descriptions, progress=False), labels, val_fraction=0.0, seed=seed,
                               encoder=text.ref)
-    test = AnchorSet.load(str(data), source_column="image", label_column="label", split="test")
-    test = test.select(n_test, selection="stratified", seed=seed)
+    test = fashion_mnist("test", n_test, seed=seed)
     pipeline = StitchedPipeline(images, translator, head)
     metrics = pipeline.evaluate(test.source_items(), test.labels(), dataset="fashion_mnist (test split)")
     pipeline.save_pretrained(out)
