@@ -75,8 +75,8 @@ def run_case(library: str, method: str, n: int, repeats: int) -> dict:
     """Run one case in this process and return its measurements."""
     rotation = _rotation()
     if library == "hubstitch-streamed":
+        from hubstitch.data.statistics import AnchorStatistics
         from hubstitch.math.estimators import fit_translation_from_statistics
-        from hubstitch.math.statistics import AnchorStatistics
 
         baseline = _rss_mib()
         times = []

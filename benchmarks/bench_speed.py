@@ -53,7 +53,7 @@ def minilm_path() -> str:
 
 
 def encode_throughput(texts: list[str], rounds: int, batch_size: int = 32) -> dict:
-    from hubstitch.encoder import Encoder
+    from hubstitch.encoders.encoder import Encoder
 
     encoder = Encoder.from_pretrained(minilm_path(), device="cpu")
     plan = encoder.batches(texts, batch_size)
@@ -83,10 +83,10 @@ def encode_throughput(texts: list[str], rounds: int, batch_size: int = 32) -> di
 def cold_vs_warm(texts: list[str]) -> dict:
     from datasets import Dataset
 
-    from hubstitch.anchors import AnchorSet
-    from hubstitch.encoder import Encoder
-    from hubstitch.latent_cache import LatentCache
-    from hubstitch.workflow import fit_from_encoders
+    from hubstitch.data.anchors import AnchorSet
+    from hubstitch.data.latent_cache import LatentCache
+    from hubstitch.data.workflow import fit_from_encoders
+    from hubstitch.encoders.encoder import Encoder
 
     with tempfile.TemporaryDirectory() as tmp:
         Dataset.from_dict({"text": texts}).save_to_disk(f"{tmp}/data")
@@ -105,14 +105,14 @@ def cold_vs_warm(texts: list[str]) -> dict:
 
 
 def pipeline_latency(n_images: int, rounds: int, batch_size: int = 32, n_anchors: int = 500) -> dict:
-    from hubstitch.encoder import Encoder
-    from hubstitch.fashion_text import captions, product_descriptions
-    from hubstitch.fit import fit_translator
-    from hubstitch.head import ClassifierHead
-    from hubstitch.pipeline import StitchedPipeline
-    from hubstitch.shelf import IMAGE_ENCODER, install_shelf
-    from hubstitch.shelf_data import fashion_mnist
-    from hubstitch.shelf_quickstart import TEXT_ENCODER
+    from hubstitch.encoders.encoder import Encoder
+    from hubstitch.heads.head import ClassifierHead
+    from hubstitch.pipelines.pipeline import StitchedPipeline
+    from hubstitch.shelf.datasets import fashion_mnist
+    from hubstitch.shelf.fashion_text import captions, product_descriptions
+    from hubstitch.shelf.models import IMAGE_ENCODER, install_shelf
+    from hubstitch.shelf.quickstart import TEXT_ENCODER
+    from hubstitch.translators.fit import fit_translator
 
     install_shelf([IMAGE_ENCODER, TEXT_ENCODER])
     images = Encoder.from_pretrained(IMAGE_ENCODER, local_files_only=True)

@@ -10,7 +10,7 @@
    random from the training articles, 5 draws each: mean +- std of accuracy and of stitched / native.
 2. image -> text, Fashion-MNIST: MobileNetV2 (torchvision ImageNet weights, converted) image latents -> translator
    fitted on N image-caption pairs (captions written from the class name with varied templates:
-   `hubstitch.fashion_text`) -> a head trained only on MiniLM embeddings of hand-written product descriptions
+   `hubstitch.shelf.fashion_text`) -> a head trained only on MiniLM embeddings of hand-written product descriptions
    (never captions of these images). Beside chance and a linear probe trained on the same N labelled images.
    The translator alone is also scored by nearest caption centroid (is a translated image closest to the mean
    caption of its own class?), which separates translation quality from the text head's own domain gap.
@@ -65,8 +65,8 @@ def encode_cached(encoder, anchors, column_tag: str, cache) -> torch.Tensor:
 
 
 def text_latents(shelf_data, cache) -> dict:
-    from hubstitch.anchors import AnchorSet
-    from hubstitch.encoder import Encoder
+    from hubstitch.data.anchors import AnchorSet
+    from hubstitch.encoders.encoder import Encoder
 
     articles = AnchorSet.load(str(shelf_data["bbc_news"]), source_column="text", label_column="label")
     latents = {}
@@ -115,7 +115,7 @@ def stitched_accuracy(method: str, head_native, xs, xt, anchors, train, test, la
     same head on the target's own latents (for `relative`: the relative head on the target's relative
     representation, whose 16 to 1024 features limit it at small N))."""
     import hubstitch
-    from hubstitch.relative_head import fit_relative_head, relative_inputs
+    from hubstitch.heads.relative import fit_relative_head, relative_inputs
 
     if method == "relative":
         head = fit_relative_head(xt[anchors], [items[i] for i in anchors.tolist()], xt[train], labels[train],
@@ -134,7 +134,7 @@ def stitched_accuracy(method: str, head_native, xs, xt, anchors, train, test, la
 def text_pairs(data: dict):
     """Both directions: (pair name, source latents, target latents, head trained on the target's training
     articles, its native test accuracy, train rows, test rows)."""
-    from hubstitch.head import ClassifierHead
+    from hubstitch.heads.head import ClassifierHead
 
     labels = data["labels"]
     train, test = stratified_split(labels, 0.6, seed=0)
@@ -239,10 +239,10 @@ def latentis_side_by_side(data: dict, draws: int, ns=(256, 1024), rounds: int = 
 
 # ------------------------------------------------------------------------------------------------ cross-modal
 def image_latents(shelf_data, cache) -> dict:
-    from hubstitch.encoder import Encoder
-    from hubstitch.fashion_text import captions, product_descriptions
-    from hubstitch.shelf import IMAGE_ENCODER
-    from hubstitch.shelf_data import fashion_mnist
+    from hubstitch.encoders.encoder import Encoder
+    from hubstitch.shelf.datasets import fashion_mnist
+    from hubstitch.shelf.fashion_text import captions, product_descriptions
+    from hubstitch.shelf.models import IMAGE_ENCODER
 
     root = shelf_data["fashion_mnist"].parent
     pool = fashion_mnist("train", IMAGE_POOL, seed=0, root=root)
@@ -267,8 +267,8 @@ def image_latents(shelf_data, cache) -> dict:
 
 def image_to_text(data: dict, draws: int, ns=IMAGE_NS, methods=IMAGE_METHODS + ("relative",)) -> dict:
     import hubstitch
-    from hubstitch.head import ClassifierHead
-    from hubstitch.relative_head import fit_relative_head, relative_inputs
+    from hubstitch.heads.head import ClassifierHead
+    from hubstitch.heads.relative import fit_relative_head, relative_inputs
 
     text_head = ClassifierHead.fit(data["description_latents"], data["description_labels"], label_names=data["names"],
                                    seed=0, val_fraction=0.0, **HEAD_OPTIONS)
@@ -453,7 +453,7 @@ def table(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-DEMO_SUMMARY = Path(__file__).resolve().parent.parent / "hubstitch" / "demo_assets" / "bench_stitching.json"
+DEMO_SUMMARY = Path(__file__).resolve().parent.parent / "hubstitch" / "demo" / "assets" / "bench_stitching.json"
 
 
 def write_demo_summary(result: dict, path: Path = DEMO_SUMMARY) -> None:
@@ -474,9 +474,9 @@ def main(argv: list[str] | None = None) -> int:
                                                                      "only for the default folder)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    from hubstitch.latent_cache import LatentCache
-    from hubstitch.shelf import install_shelf
-    from hubstitch.shelf_data import install_datasets
+    from hubstitch.data.latent_cache import LatentCache
+    from hubstitch.shelf.datasets import install_datasets
+    from hubstitch.shelf.models import install_shelf
 
     install_shelf()
     shelf_data = install_datasets()

@@ -1,5 +1,9 @@
 """hubstitch: stitch pretrained models from the Hugging Face Hub through their latent spaces.
 
+The package is laid out in wings (see README.md, Development): ``math`` (torch and numpy only), ``translators``,
+``encoders``, ``heads``, ``data``, ``pipelines`` and ``hub`` make the library; ``shelf``, ``demo`` and ``cli`` are
+its faces and import it, never the other way round. Every public name imports from here.
+
 Example:
     >>> import torch, hubstitch
     >>> x = torch.randn(500, 32)
@@ -9,11 +13,10 @@ Example:
     torch.Size([500, 32])
 """
 
-__version__ = "0.1.0"
-
-from . import metrics  # noqa: E402
-from .composition import compose  # noqa: E402
-from .errors import (  # noqa: E402
+from . import metrics
+from ._version import __version__
+from .data.statistics import AnchorStatistics
+from .errors import (
     AnchorCountError,
     ArtifactError,
     DimensionError,
@@ -23,16 +26,17 @@ from .errors import (  # noqa: E402
     StreamingNotSupportedError,
     UnknownMethodError,
 )
-from .fit import fit_translator, fit_translator_from_statistics  # noqa: E402
-from .math.relative import RelativeProjection, relative_projection, relative_representation  # noqa: E402
-from .math.statistics import AnchorStatistics  # noqa: E402
-from .translator import Translator  # noqa: E402
-from .translator_config import AnchorProvenance, LatentSpaceRef, TranslatorConfig  # noqa: E402
+from .math.relative import RelativeProjection, relative_projection, relative_representation
+from .spaces import LatentSpaceRef
+from .translators.composition import compose
+from .translators.config import AnchorProvenance, TranslatorConfig
+from .translators.fit import fit_translator, fit_translator_from_statistics
+from .translators.translator import Translator
 
 _LAZY = {  # these import transformers / datasets, which take seconds: loaded on first use
-    "Encoder": "encoder", "AnchorSet": "anchors", "ClassifierHead": "head", "LatentCache": "latent_cache",
-    "head_from_classifier": "head_splice", "fit_from_encoders": "workflow", "StitchedPipeline": "pipeline",
-    "fit_relative_head": "relative_head",
+    "Encoder": "encoders.encoder", "AnchorSet": "data.anchors", "ClassifierHead": "heads.head",
+    "LatentCache": "data.latent_cache", "head_from_classifier": "heads.splice", "fit_from_encoders": "data.workflow",
+    "StitchedPipeline": "pipelines.pipeline", "fit_relative_head": "heads.relative",
 }
 
 

@@ -1,8 +1,8 @@
-"""Checks that stitched stages agree, made on configs before any weights load.
+"""Latent spaces: `LatentSpaceRef` names the space an encoder writes (model, pinned revision, modality, pooling,
+layer, width), and `check_same_space` compares two of them before any weights load, so stitched stages agree.
 
 Example:
-    >>> from hubstitch.compatibility import check_same_space
-    >>> from hubstitch.translator_config import LatentSpaceRef
+    >>> from hubstitch.spaces import LatentSpaceRef, check_same_space
     >>> a = LatentSpaceRef("org/enc", "a" * 40, "text", "mean", -1, 384)
     >>> check_same_space(a, a, "encoder", "translator source")  # no error: same space
 """
@@ -10,11 +10,45 @@ Example:
 from __future__ import annotations
 
 import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
 
-from .errors import HubstitchValueError
-from .translator_config import LatentSpaceRef
+from .errors import ArtifactError, HubstitchValueError
 
 logger = logging.getLogger(__name__)
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9_.-]{1,96})?$")
+_REVISION = re.compile(r"^[0-9a-f]{40}$")
+
+
+def is_hub_id(value: str | None) -> bool:
+    """True when `value` reads as a Hub repo id ("org/name" or "name") rather than a local path."""
+    if not value or value.startswith((".", "/", "~")) or "\\" in value or ".." in value:
+        return False
+    return bool(_HUB_ID.match(value)) and not Path(value).exists()
+
+
+@dataclass
+class LatentSpaceRef:
+    """Which latent space one side of a translator lives in."""
+
+    model_id: str | None = None
+    revision: str | None = None
+    modality: str | None = None
+    pooling: str | None = None
+    layer: int | None = None
+    dim: int = 0
+    normalization: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.revision is not None and is_hub_id(self.model_id) and not _REVISION.match(self.revision):
+            raise ArtifactError(
+                f"revision {self.revision!r} of {self.model_id!r} is not a 40-hex commit id; expected a pinned "
+                f"commit; fix: resolve it with huggingface_hub.HfApi().model_info(id, revision=...).sha"
+            )
+
+
 FIELDS = ("model_id", "revision", "modality", "pooling", "layer", "dim")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from hubstitch.demo_app import build_demo
+from hubstitch.demo.app import build_demo
 
 __all__ = ["build_demo"]
 

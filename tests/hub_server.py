@@ -480,3 +480,16 @@ class _Handler(BaseHTTPRequestHandler):
             headers["Content-Range"] = f"bytes {start}-{len(content) - 1}/{len(content)}"
             return self._send(206, content[start:], headers, "application/octet-stream")
         self._send(200, content, headers, "application/octet-stream")
+
+
+def point_client_at(monkeypatch, tmp_path, url: str, xet: bool = False) -> None:
+    """Point the real huggingface_hub client at a loopback Hub for one test (Xet off unless `xet`)."""
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setattr(constants, "ENDPOINT", url)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", url + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", not xet)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_TOKEN", "hf_loopback_test_token")
+    monkeypatch.setenv("HUBSTITCH_HUB_TIMEOUT", "3")

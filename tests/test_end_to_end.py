@@ -10,8 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hub_server import HubServer
-from test_hub_roundtrip import _point_client_at
+from hub_server import HubServer, point_client_at
 
 MINILM, MPNET = "sentence-transformers/all-MiniLM-L6-v2", "sentence-transformers/all-mpnet-base-v2"
 TOPICS = {
@@ -40,13 +39,13 @@ def sentences() -> tuple[list[str], list[str]]:
 @pytest.mark.slow
 def test_fit_head_stitch_push_and_load_by_id_in_a_fresh_process(shelf_cache, monkeypatch, tmp_path):
     import hubstitch
-    from hubstitch.encoder import Encoder
-    from hubstitch.head import ClassifierHead
-    from hubstitch.pipeline import StitchedPipeline
+    from hubstitch.encoders.encoder import Encoder
+    from hubstitch.heads.head import ClassifierHead
+    from hubstitch.pipelines.pipeline import StitchedPipeline
 
     server = HubServer().start()
     try:
-        _point_client_at(monkeypatch, tmp_path, server.url)
+        point_client_at(monkeypatch, tmp_path, server.url)
         cache = Path(tmp_path / "hf-cache")
         cache.mkdir()
         for model_id in (MINILM, MPNET):  # the shelf's checkpoints, visible in this test's own Hub cache

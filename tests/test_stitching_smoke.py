@@ -17,9 +17,9 @@ def test_linear_translator_keeps_95_percent_of_native_accuracy_and_the_absolute_
         shelf_cache, shelf_data):
     from bench_stitching import MINILM, MPNET, accuracy, pad_or_truncate, stitched_accuracy, stratified_split
 
-    from hubstitch.anchors import AnchorSet
-    from hubstitch.encoder import Encoder
-    from hubstitch.head import ClassifierHead
+    from hubstitch.data.anchors import AnchorSet
+    from hubstitch.encoders.encoder import Encoder
+    from hubstitch.heads.head import ClassifierHead
 
     articles = AnchorSet.load(str(shelf_data["bbc_news"]), source_column="text", label_column="label")
     names = sorted(set(articles.labels()))

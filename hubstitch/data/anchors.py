@@ -7,7 +7,7 @@ config and key the latent cache.
 
 Example:
     >>> import tempfile, pathlib
-    >>> from hubstitch.anchors import AnchorSet
+    >>> from hubstitch.data.anchors import AnchorSet
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "pairs.jsonl"
     >>> _ = path.write_text("".join(f'{{"text": "item {i}", "label": {i % 2}}}\\n' for i in range(20)))
     >>> anchors = AnchorSet.load(str(path), source_column="text", label_column="label")
@@ -27,10 +27,10 @@ from typing import Any
 
 import torch
 
-from .errors import AnchorCountError, HubstitchValueError
-from .hub_files import content_hash, resolve, split_revision
-from .math.anchor_selection import select_indices
-from .translator_config import AnchorProvenance
+from ..errors import AnchorCountError, HubstitchValueError
+from ..hub.files import content_hash, resolve, split_revision
+from ..math.anchor_selection import select_indices
+from ..translators.config import AnchorProvenance
 
 logger = logging.getLogger(__name__)
 

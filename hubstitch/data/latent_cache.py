@@ -6,8 +6,8 @@ folder is ``$HUBSTITCH_CACHE`` if set, else ``~/.cache/hubstitch``; latents live
 
 Example:
     >>> import tempfile, torch
-    >>> from hubstitch.latent_cache import LatentCache
-    >>> from hubstitch.translator_config import LatentSpaceRef
+    >>> from hubstitch.data.latent_cache import LatentCache
+    >>> from hubstitch.spaces import LatentSpaceRef
     >>> cache = LatentCache(tempfile.mkdtemp())
     >>> ref = LatentSpaceRef("org/model", "a" * 40, "text", "mean", -1, 4)
     >>> cache.put(ref, "fp", "text", [0, 1], torch.ones(2, 4))
@@ -30,7 +30,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from .translator_config import LatentSpaceRef
+from ..spaces import LatentSpaceRef
 
 logger = logging.getLogger(__name__)
 

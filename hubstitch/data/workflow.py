@@ -2,7 +2,7 @@
 
 Example:
     >>> from hubstitch import Encoder, AnchorSet  # doctest: +SKIP
-    >>> from hubstitch.workflow import fit_from_encoders  # doctest: +SKIP
+    >>> from hubstitch.data.workflow import fit_from_encoders  # doctest: +SKIP
     >>> source = Encoder.from_pretrained("sentence-transformers/all-MiniLM-L6-v2")  # doctest: +SKIP
     >>> target = Encoder.from_pretrained("sentence-transformers/all-mpnet-base-v2")  # doctest: +SKIP
     >>> anchors = AnchorSet.load("org/sentences", source_column="text")  # doctest: +SKIP
@@ -16,11 +16,11 @@ from typing import Any
 
 import torch
 
+from ..encoders.encoder import Encoder
+from ..translators.fit import fit_translator
+from ..translators.translator import Translator
 from .anchors import AnchorSet
-from .encoder import Encoder
-from .fit import fit_translator
 from .latent_cache import LatentCache
-from .translator import Translator
 
 logger = logging.getLogger(__name__)
 

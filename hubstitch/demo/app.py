@@ -5,7 +5,7 @@ default is the model shelf: MobileNetV2 -> translator -> a MiniLM-space text cla
 ``spaces_demo/app.py`` and ``hubstitch demo`` launch it.
 
 Example:
-    >>> from hubstitch.demo_app import build_demo  # doctest: +SKIP
+    >>> from hubstitch.demo.app import build_demo  # doctest: +SKIP
     >>> build_demo(workspace="demo-workspace").launch()  # doctest: +SKIP
 """
 
@@ -17,22 +17,22 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .compatibility import IncompatibleStagesError
-from .demo_stages import DEFAULT_PIPELINE, ENCODERS, HEADS, NO_TRANSLATOR, TRANSLATORS, DemoStages
-from .errors import HubstitchError
+from ..errors import HubstitchError
+from ..spaces import IncompatibleStagesError
+from .stages import DEFAULT_PIPELINE, ENCODERS, HEADS, NO_TRANSLATOR, TRANSLATORS, DemoStages
 
 logger = logging.getLogger(__name__)
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MAX_TEXT_CHARS = 20_000
-EXAMPLES = Path(__file__).parent / "demo_assets"
+EXAMPLES = Path(__file__).parent / "assets"
 FIT_DATASETS = {"Fashion-MNIST images + class captions (image -> text)": "fashion",
                 "product descriptions + captions (text -> text)": "texts"}
 METHODS = ["auto", "orthogonal", "linear", "affine", "mlp"]
 
 
 def default_workspace() -> Path:
-    from .latent_cache import default_cache_dir
+    from ..data.latent_cache import default_cache_dir
 
     return default_cache_dir() / "demo"
 
@@ -104,7 +104,7 @@ def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concu
 
     stages = DemoStages(workspace or default_workspace(), n_anchors=n_anchors, local_files_only=local_files_only,
                         hub_cache=hub_cache, datasets_dir=datasets_dir, allow_local_paths=allow_local_paths)
-    results = Path(results_json) if results_json else Path(__file__).parent / "demo_assets" / "bench_stitching.json"
+    results = Path(results_json) if results_json else Path(__file__).parent / "assets" / "bench_stitching.json"
 
     def predict_pipeline(name: str, image_path: str | None, text: str | None, top_k: float = 3):
         try:
@@ -139,7 +139,7 @@ def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concu
         return stitched, native, note
 
     def fit(source: str, target: str, dataset: str, n: float, method: str, progress=gr.Progress(track_tqdm=True)):
-        from .fit import fit_translator
+        from ..translators.fit import fit_translator
 
         progress(0, desc="encoding anchors")
         kind = FIT_DATASETS[dataset]
@@ -200,7 +200,7 @@ def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concu
         return f"pushed {repo_id} at {getattr(commit, 'oid', commit)}"
 
     def inspect():
-        from .demo_plots import accuracy_vs_anchors, anchors_2d, similarity_matrices
+        from .plots import accuracy_vs_anchors, anchors_2d, similarity_matrices
 
         if stages.fitted is not None:
             x, y, translator, labels = stages.fitted

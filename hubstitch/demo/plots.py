@@ -3,7 +3,7 @@ accuracy against the number of anchors from the benchmark results.
 
 Example:
     >>> import torch
-    >>> from hubstitch.demo_plots import anchors_2d
+    >>> from hubstitch.demo.plots import anchors_2d
     >>> x, y = torch.randn(50, 8), torch.randn(50, 6)
     >>> fig = anchors_2d(x, y, y + 0.1 * torch.randn(50, 6), labels=["a", "b"] * 25)
     >>> len(fig.axes)

@@ -6,7 +6,7 @@ second start reads them from disk. Anything else (a Hub id or a local folder of 
 pipeline) can be added by name.
 
 Example:
-    >>> from hubstitch.demo_stages import DemoStages  # doctest: +SKIP
+    >>> from hubstitch.demo.stages import DemoStages  # doctest: +SKIP
     >>> stages = DemoStages("demo-workspace", n_anchors=500)  # doctest: +SKIP
     >>> stages.pipeline(DEFAULT_PIPELINE)([image])  # doctest: +SKIP
     [[{'label': 'Sneaker', 'score': 0.71}]]
@@ -19,10 +19,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .errors import HubstitchValueError
-from .fashion_text import CAPTION_TEMPLATES, CLASS_NOUNS, captions, product_descriptions
-from .shelf import IMAGE_ENCODER, TEXT_ENCODERS
-from .translator_config import is_hub_id
+from ..errors import HubstitchValueError
+from ..shelf.fashion_text import CAPTION_TEMPLATES, CLASS_NOUNS, captions, product_descriptions
+from ..shelf.models import IMAGE_ENCODER, TEXT_ENCODERS
+from ..spaces import is_hub_id
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class DemoStages:
             return self._loaded[key]
 
     def encoder(self, model_id: str):
-        from .encoder import Encoder
+        from ..encoders.encoder import Encoder
 
         model_id = ENCODERS.get(model_id) or self._check_location(model_id)
 
@@ -97,20 +97,20 @@ class DemoStages:
 
     def _install_if_shelved(self, model_id: str) -> None:
         """Seed the Hub cache with `model_id` when it is a shelf checkpoint (called while building, under the lock)."""
-        from .shelf import SHELF, install_shelf
+        from ..shelf.models import SHELF, install_shelf
 
         if model_id in SHELF:
             install_shelf([model_id], cache_dir=self.hub_cache)
 
     def fashion_anchors(self, n: int | None = None):
         """`n` stratified Fashion-MNIST training images and one caption each (written from the class)."""
-        from .shelf_data import fashion_mnist
+        from ..shelf.datasets import fashion_mnist
 
         anchors = fashion_mnist("train", n or self.n_anchors, seed=self.seed, root=self.datasets_dir)
         return anchors, captions(anchors.labels(), seed=self.seed)
 
     def translator(self, name: str):
-        from .translator import Translator
+        from ..translators.translator import Translator
 
         if name in self.extra_translators:
             return self.extra_translators[name]
@@ -122,8 +122,8 @@ class DemoStages:
         return self._once(f"translator:{name}", lambda: self._load_or_fit(folder, TRANSLATORS[name]))
 
     def _load_or_fit(self, folder: Path, kind: str):
-        from .fit import fit_translator
-        from .translator import Translator
+        from ..translators.fit import fit_translator
+        from ..translators.translator import Translator
 
         if (folder / "model.safetensors").is_file():
             return Translator.from_pretrained(folder)
@@ -150,8 +150,8 @@ class DemoStages:
                                for t in CAPTION_TEMPLATES]
 
     def head(self, name: str):
-        from .head import ClassifierHead
-        from .head_splice import head_from_classifier
+        from ..heads.head import ClassifierHead
+        from ..heads.splice import head_from_classifier
 
         key = HEADS.get(name, name)
         if key == IMAGE_ENCODER:
@@ -181,7 +181,7 @@ class DemoStages:
     # --- pipelines ----------------------------------------------------------------------------------------
     def compose(self, encoder: str, translator: str | None, head: str):
         """A `StitchedPipeline`; raises `IncompatibleStagesError` (with the reason) for stages that do not fit."""
-        from .pipeline import StitchedPipeline
+        from ..pipelines.pipeline import StitchedPipeline
 
         use_translator = translator and translator != NO_TRANSLATOR
         return StitchedPipeline(self.encoder(encoder), self.translator(translator) if use_translator else None,
@@ -191,7 +191,7 @@ class DemoStages:
         return [DEFAULT_PIPELINE, *self.extra_pipelines]
 
     def pipeline(self, name: str):
-        from .pipeline import StitchedPipeline
+        from ..pipelines.pipeline import StitchedPipeline
 
         if name == DEFAULT_PIPELINE:
             return self._once("pipeline:default", lambda: self.compose(

@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from huggingface_hub.utils import tqdm
 
-from .errors import HubstitchValueError, UnknownMethodError
-from .hub_files import ResolvedRepo, resolve, split_revision
+from ..errors import HubstitchValueError, UnknownMethodError
+from ..hub.files import ResolvedRepo, resolve, split_revision
+from ..spaces import LatentSpaceRef
 from .pooling import CNN_FAMILIES, check_pooling, default_pooling, pool
-from .translator_config import LatentSpaceRef
 
 logger = logging.getLogger(__name__)
 

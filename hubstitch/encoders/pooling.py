@@ -6,7 +6,7 @@
 
 Example:
     >>> import torch
-    >>> from hubstitch.pooling import pool
+    >>> from hubstitch.encoders.pooling import pool
     >>> states = torch.arange(12.0).reshape(1, 3, 4); mask = torch.tensor([[1, 1, 0]])
     >>> pool(states, mask, "mean").tolist()
     [[2.0, 3.0, 4.0, 5.0]]
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import UnknownMethodError
+from ..errors import UnknownMethodError
 
 POOLINGS = ("cls", "mean", "max", "pooler", "lasttoken")
 DECODER_FAMILIES = {"gpt2", "gpt_neox", "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "phi", "phi3",

@@ -1,8 +1,8 @@
 """`HeadConfig`: a classifier head's ``config.json``, with the encoder space it reads.
 
 Example:
-    >>> from hubstitch.head_config import HeadConfig
-    >>> from hubstitch.translator_config import LatentSpaceRef
+    >>> from hubstitch.heads.config import HeadConfig
+    >>> from hubstitch.spaces import LatentSpaceRef
     >>> config = HeadConfig(input_dim=4, labels=["a", "b"], encoder=LatentSpaceRef("org/enc", dim=4))
     >>> HeadConfig.from_dict(config.to_dict()) == config
     True
@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from . import __version__
-from .errors import ArtifactError
-from .translator_config import LatentSpaceRef
+from .._version import __version__
+from ..errors import ArtifactError
+from ..spaces import LatentSpaceRef
 
 HEAD_FORMAT_VERSION = 1
 ACTIVATIONS = ("none", "tanh", "relu", "gelu")
@@ -49,7 +49,7 @@ class HeadConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], origin: str = "config") -> HeadConfig:
-        from .artifact_io import check_header
+        from ..hub.artifact_io import check_header
 
         check_header(data, "classifier-head", HEAD_FORMAT_VERSION, origin, "hubstitch classifier head",
                      "ClassifierHead.save_pretrained")

@@ -1,12 +1,12 @@
 """`ClassifierHead`: a decoder from one encoder's latents to labels, saved as config + safetensors + card.
 
 Train one on latents (`ClassifierHead.fit`), or splice one out of a Hub classification checkpoint
-(`hubstitch.head_splice.head_from_classifier`). A head records the encoder space it reads, so that a stitched
+(`hubstitch.heads.splice.head_from_classifier`). A head records the encoder space it reads, so that a stitched
 pipeline can check that a translator's target is that space.
 
 Example:
     >>> import torch
-    >>> from hubstitch.head import ClassifierHead
+    >>> from hubstitch.heads.head import ClassifierHead
     >>> x = torch.randn(200, 8, generator=torch.Generator().manual_seed(0)); y = (x[:, 0] > 0).long()
     >>> head = ClassifierHead.fit(x, y, label_names=["neg", "pos"], epochs=200)
     >>> head.config.training["train_accuracy"] > 0.9
@@ -29,7 +29,8 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData, PyTorchModelHu
 from safetensors.torch import save_file
 from torch import nn
 
-from .artifact_io import (
+from ..errors import ArtifactError, HubstitchValueError
+from ..hub.artifact_io import (
     CONFIG_NAME,
     WEIGHTS_NAME,
     artifact_files,
@@ -38,12 +39,11 @@ from .artifact_io import (
     load_state_checked,
     read_config,
 )
-from .errors import ArtifactError, HubstitchValueError
-from .head_config import HeadConfig
-from .hub_client import OneCommitPush
-from .math.validation import as_latents, check_width
-from .model_card import template
-from .translator_config import LatentSpaceRef, is_hub_id
+from ..hub.cards import template
+from ..hub.client import OneCommitPush
+from ..math.validation import as_latents, check_width
+from ..spaces import LatentSpaceRef, is_hub_id
+from .config import HeadConfig
 
 logger = logging.getLogger(__name__)
 ANCHORS_NAME = "anchors.json"

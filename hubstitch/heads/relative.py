@@ -6,7 +6,7 @@ whatever encoder it is given, projects the input onto them, and the head classif
 
 Example:
     >>> import torch
-    >>> from hubstitch.relative_head import fit_relative_head, relative_inputs
+    >>> from hubstitch.heads.relative import fit_relative_head, relative_inputs
     >>> anchors, x = torch.randn(20, 8), torch.randn(100, 8)
     >>> head = fit_relative_head(anchors, [f"anchor {i}" for i in range(20)], x, (x[:, 0] > 0).long().tolist(),
     ...                          epochs=50)
@@ -23,11 +23,11 @@ from typing import Any
 
 import torch
 
-from .errors import HubstitchValueError
+from ..errors import HubstitchValueError
+from ..math.relative import relative_representation
+from ..math.validation import as_latents
+from ..spaces import LatentSpaceRef
 from .head import ClassifierHead
-from .math.relative import relative_representation
-from .math.validation import as_latents
-from .translator_config import LatentSpaceRef
 
 DEFAULT_PROJECTIONS = ("cosine",)
 

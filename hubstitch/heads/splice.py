@@ -12,7 +12,7 @@ it, so that ``head(encoder.encode(items))`` reproduces the full model's logits:
 Only the classifier tensors are read (from safetensors); the encoder part loads through `hubstitch.Encoder`.
 
 Example:
-    >>> from hubstitch.head_splice import SPLICES
+    >>> from hubstitch.heads.splice import SPLICES
     >>> sorted(SPLICES)
     ['bert', 'distilbert', 'mobilenet_v2', 'roberta', 'vit', 'xlm-roberta']
 """
@@ -26,11 +26,11 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 
-from .errors import HubstitchValueError
+from ..errors import HubstitchValueError
+from ..hub.files import resolve, split_revision
+from ..spaces import LatentSpaceRef
+from .config import HeadConfig
 from .head import ClassifierHead
-from .head_config import HeadConfig
-from .hub_files import resolve, split_revision
-from .translator_config import LatentSpaceRef
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Reading hubstitch artifacts safely: config.json + model.safetensors from a folder or a Hub repo, never pickle.
 
 Example:
-    >>> from hubstitch.artifact_io import artifact_files
+    >>> from hubstitch.hub.artifact_io import artifact_files
     >>> artifact_files("/no/such/folder-or-repo", local_files_only=True)  # doctest: +IGNORE_EXCEPTION_DETAIL
     Traceback (most recent call last):
     huggingface_hub.errors.HFValidationError: ...
@@ -19,7 +19,7 @@ from huggingface_hub import hf_hub_download
 from safetensors import safe_open
 from torch import nn
 
-from .errors import ArtifactError
+from ..errors import ArtifactError
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -39,7 +39,7 @@ def artifact_files(source: str | Path, *, revision: str | None = None, cache_dir
         return paths
     kwargs = dict(repo_id=source, revision=revision, cache_dir=cache_dir, force_download=force_download,
                   token=token, local_files_only=local_files_only)
-    from .hub_client import hub_hint
+    from .client import hub_hint
 
     with hub_hint(what, source, revision):
         config = Path(hf_hub_download(filename=CONFIG_NAME, **kwargs))

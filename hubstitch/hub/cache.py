@@ -5,7 +5,7 @@ which is what `huggingface_hub.snapshot_download` finds with ``HF_HUB_OFFLINE=1`
 
 Example:
     >>> import pathlib, tempfile
-    >>> from hubstitch.hub_cache import seed_hub_cache
+    >>> from hubstitch.hub.cache import seed_hub_cache
     >>> src = pathlib.Path(tempfile.mkdtemp()); _ = (src / "config.json").write_text("{}")
     >>> snap = seed_hub_cache(src, "org/model", pathlib.Path(tempfile.mkdtemp()), "a" * 40)
     >>> snap.name == "a" * 40 and (snap / "config.json").is_file()
@@ -17,7 +17,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from .errors import HubstitchValueError
+from ..errors import HubstitchValueError
 
 
 def seed_hub_cache(folder: str | Path, repo_id: str, cache_dir: str | Path, commit: str,

@@ -6,7 +6,7 @@ fails (HTTP error, timeout, dropped connection) nothing is committed, the local 
 the same command again is the fix.
 
 Example:
-    >>> from hubstitch.hub_client import hub_timeout
+    >>> from hubstitch.hub.client import hub_timeout
     >>> with hub_timeout(5.0):
     ...     pass
 """
@@ -23,7 +23,7 @@ import httpx2
 from huggingface_hub import CommitInfo, HfApi
 from huggingface_hub.utils import get_session
 
-from .errors import HubstitchError
+from ..errors import HubstitchError
 
 logger = logging.getLogger(__name__)
 

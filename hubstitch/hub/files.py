@@ -6,7 +6,7 @@ folders are identified by a content hash instead, and are never written into a c
 
 Example:
     >>> import tempfile, pathlib
-    >>> from hubstitch.hub_files import resolve
+    >>> from hubstitch.hub.files import resolve
     >>> folder = tempfile.mkdtemp(); _ = (pathlib.Path(folder) / "config.json").write_text("{}")
     >>> resolved = resolve(folder)
     >>> resolved.is_local, resolved.revision.startswith("sha256:")
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from huggingface_hub import snapshot_download
 
-from .errors import HubstitchValueError
+from ..errors import HubstitchValueError
 
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 # Never fetch pickled weights or code: safetensors, configs, tokenizer and processor files only.
@@ -73,7 +73,7 @@ def resolve(spec: str | Path, *, revision: str | None = None, repo_type: str = "
         raise HubstitchValueError(f"{spec!r} is a file; expected a Hub id or a folder; fix: pass its folder")
     from huggingface_hub.errors import LocalEntryNotFoundError
 
-    from .hub_client import hub_hint
+    from .client import hub_hint
 
     if revision and _COMMIT.match(revision) and not local_files_only:
         try:  # a commit never changes: a cached snapshot of it needs no network call

@@ -1,4 +1,4 @@
-"""Fit a `LatentTranslation` on parallel anchors, in memory or from streamed `AnchorStatistics`.
+"""Fit a `LatentTranslation` on parallel anchors, in memory or from streamed `SufficientStatistics`.
 
 Methods: ``orthogonal`` (Procrustes, optional isotropic scale), ``affine`` (least squares with bias),
 ``linear`` (ridge, ``alpha``), ``relative`` (cosine relative representation decoded by kernel ridge),
@@ -25,7 +25,7 @@ from . import solvers
 from .mlp import train_residual_mlp
 from .preprocessing import Preprocessor
 from .relative import relative_projection
-from .statistics import AnchorStatistics
+from .statistics import SufficientStatistics
 from .translation import LatentTranslation, resolve_options
 from .validation import as_pair, require_anchors
 
@@ -97,8 +97,8 @@ def _finish(translation: LatentTranslation) -> LatentTranslation:
     return translation.eval()
 
 
-def fit_translation_from_statistics(stats: AnchorStatistics, method: str, **options: Any) -> LatentTranslation:
-    """Fit `method` from streamed `AnchorStatistics` (float64); equals the in-memory fit on the same rows."""
+def fit_translation_from_statistics(stats: SufficientStatistics, method: str, **options: Any) -> LatentTranslation:
+    """Fit `method` from streamed `SufficientStatistics` (float64); equals the in-memory fit on the same rows."""
     opts = resolve_options(method, options)
     if method not in STREAMABLE:
         raise StreamingNotSupportedError(

@@ -1,11 +1,10 @@
-"""The offline quick start: two synthetic latent spaces related by a known transformation.
+"""Two synthetic latent spaces related by a known transformation (``hubstitch quickstart --synthetic``).
 
-Until the offline model shelf lands, this is the default job of ``hubstitch quickstart``: a 384-d source space and
-a 768-d target space that is a random rotation of it, scaled, shifted and noised, each with a few dead dimensions
-(as real encoders have). The fitted translator is saved, reloaded, and checked to reproduce its outputs exactly.
+A 384-d source space and a 768-d target space that is a random rotation of it, scaled, shifted and noised, each
+with a few dead dimensions (as real encoders have).
 
 Example:
-    >>> from hubstitch.quickstart import synthetic_pair
+    >>> from hubstitch.math.synthetic import synthetic_pair
     >>> x, y = synthetic_pair(100, seed=0)
     >>> x.shape, y.shape
     (torch.Size([100, 384]), torch.Size([100, 768]))
@@ -13,16 +12,7 @@ Example:
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
-from typing import Any
-
 import torch
-
-from .fit import fit_translator
-from .translator import Translator
-
-logger = logging.getLogger(__name__)
 
 SOURCE_DIM, TARGET_DIM = 384, 768
 
@@ -40,19 +30,3 @@ def synthetic_pair(n: int, seed: int = 0, noise: float = 0.05) -> tuple[torch.Te
     x[:, [127, 223, 319]] = 0.01  # dead source dimensions, as in all-MiniLM-L6-v2
     y[:, [34, 555, 688, 756]] = shift[[34, 555, 688, 756]]  # dead target dimensions, as in all-mpnet-base-v2
     return x, y
-
-
-def run_quickstart(out: str | Path, n_anchors: int = 2000, n_heldout: int = 500, method: str = "auto",
-                   seed: int = 0) -> dict[str, Any]:
-    """Fit, evaluate, save and reload a translator on synthetic pairs; returns a summary."""
-    x, y = synthetic_pair(n_anchors + n_heldout, seed=seed)
-    translator = fit_translator(x[:n_anchors], y[:n_anchors], method=method, eval_source=x[n_anchors:],
-                                eval_target=y[n_anchors:], seed=seed, source_ref={"modality": "synthetic"},
-                                target_ref={"modality": "synthetic"})
-    translator.save_pretrained(out)
-    reloaded = Translator.from_pretrained(out)
-    identical = bool(torch.equal(reloaded(x[n_anchors:]), translator(x[n_anchors:])))
-    logger.info("saved to %s; reload reproduces outputs bit for bit: %s", out, identical)
-    return {"out": str(out), "method": translator.config.method, "options": translator.config.options,
-            "n_anchors": n_anchors, "n_heldout": n_heldout, "heldout": translator.config.metrics["heldout"],
-            "reload_identical": identical, "selection": translator.config.selection}

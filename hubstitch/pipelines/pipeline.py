@@ -7,7 +7,7 @@ validated to stay inside the repo, and `trust_remote_code` stays False unless th
 checked against each other on their configs before any weights load.
 
 Example:
-    >>> from hubstitch.pipeline import StitchedPipeline  # doctest: +SKIP
+    >>> from hubstitch.pipelines.pipeline import StitchedPipeline  # doctest: +SKIP
     >>> pipe = StitchedPipeline.from_pretrained("me/minilm-to-mpnet-bbc-news")  # doctest: +SKIP
     >>> pipe(["Shares rose after the merger was announced."], top_k=2)  # doctest: +SKIP
     [[{'label': 'business', 'score': 0.91}, {'label': 'tech', 'score': 0.04}]]
@@ -25,17 +25,17 @@ from typing import Any
 import torch
 from huggingface_hub import EvalResult, ModelCard, ModelCardData, hf_hub_download
 
-from . import __version__
-from .artifact_io import CONFIG_NAME, check_header, read_config
-from .compatibility import IncompatibleStagesError, check_same_space
-from .encoder import Encoder
-from .errors import ArtifactError, HubstitchValueError
-from .head import ClassifierHead
-from .head_config import HeadConfig
-from .model_card import template
-from .relative_head import relative_inputs
-from .translator import Translator
-from .translator_config import LatentSpaceRef, TranslatorConfig, is_hub_id
+from .._version import __version__
+from ..encoders.encoder import Encoder
+from ..errors import ArtifactError, HubstitchValueError
+from ..heads.config import HeadConfig
+from ..heads.head import ClassifierHead
+from ..heads.relative import relative_inputs
+from ..hub.artifact_io import CONFIG_NAME, check_header, read_config
+from ..hub.cards import template
+from ..spaces import IncompatibleStagesError, LatentSpaceRef, check_same_space, is_hub_id
+from ..translators.config import TranslatorConfig
+from ..translators.translator import Translator
 
 logger = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ class StitchedPipeline:
                     create_pr: bool = False, token: str | bool | None = None,
                     commit_message: str = "Upload stitched pipeline with hubstitch") -> str:
         """Upload everything in one commit (with a request timeout); returns the commit SHA to pin."""
-        from .hub_client import upload_folder
+        from ..hub.client import upload_folder
 
         with tempfile.TemporaryDirectory() as tmp:
             self.save_pretrained(tmp, repo_id=repo_id)
@@ -238,7 +238,7 @@ def _read_manifest(repo_or_dir: str | Path, revision: str | None,
     else:
         from huggingface_hub import snapshot_download
 
-        from .hub_client import hub_hint
+        from ..hub.client import hub_hint
 
         with hub_hint("pipeline", source, revision):
             path = Path(hf_hub_download(source, CONFIG_NAME, revision=revision,

@@ -8,7 +8,7 @@
   (``apt-get install dataset-fashion-mnist``), splits ``train`` and ``test``, columns ``image``, ``label``.
 
 Example:
-    >>> from hubstitch.shelf_data import FASHION_MNIST_LABELS
+    >>> from hubstitch.shelf.datasets import FASHION_MNIST_LABELS
     >>> FASHION_MNIST_LABELS[:3]
     ['T-shirt/top', 'Trouser', 'Pullover']
 """
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .shelf import ShelfError, _download
+from .models import ShelfError, _download
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ DATASETS = ("bbc_news", "fashion_mnist")
 
 
 def default_datasets_dir() -> Path:
-    from .latent_cache import default_cache_dir
+    from ..data.latent_cache import default_cache_dir
 
     return default_cache_dir() / "datasets"
 
@@ -101,7 +101,7 @@ def fashion_mnist(split: str = "train", n: int | None = None, *, selection: str 
                   root: str | Path | None = None):
     """The shelf's Fashion-MNIST `split` as an `AnchorSet` (columns image, label), built on first use; with `n`,
     that many rows chosen by `selection`."""
-    from .anchors import AnchorSet
+    from ..data.anchors import AnchorSet
 
     folder = install_datasets(["fashion_mnist"], root)["fashion_mnist"]
     data = AnchorSet.load(str(folder), source_column="image", label_column="label", split=split)

@@ -7,7 +7,7 @@ class (shop-style copy that never describes these images), embedded by a text en
 correctly through encoder -> translator -> that head is a zero-shot transfer across modalities.
 
 Example:
-    >>> from hubstitch.fashion_text import captions, product_descriptions
+    >>> from hubstitch.shelf.fashion_text import captions, product_descriptions
     >>> captions(["Sneaker", "Bag"], seed=0)
     ['an image showing a trainer', 'a photo of a handbag']
     >>> texts, labels = product_descriptions()
@@ -20,7 +20,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from .errors import HubstitchValueError
+from ..errors import HubstitchValueError
 
 CAPTION_TEMPLATES = ("a photo of a {}", "a grayscale photo of a {}", "a low resolution photo of a {}",
                      "a picture of a {} on a plain background", "a small image of a {}", "a centred shot of a {}",

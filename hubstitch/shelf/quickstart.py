@@ -11,7 +11,7 @@ weights, converted), all-MiniLM-L6-v2 and Fashion-MNIST. The run
    classifies `n_test` Fashion-MNIST *test* images with it: zero-shot, across modalities.
 
 Example:
-    >>> from hubstitch.shelf_quickstart import run_shelf_quickstart  # doctest: +SKIP
+    >>> from hubstitch.shelf.quickstart import run_shelf_quickstart  # doctest: +SKIP
     >>> summary = run_shelf_quickstart("quickstart-pipeline")  # doctest: +SKIP
     >>> summary["accuracy"] > 0.6  # doctest: +SKIP
     True
@@ -33,14 +33,14 @@ TEXT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
 def run_shelf_quickstart(out: str | Path, n_anchors: int = 1000, n_test: int = 200, method: str = "auto",
                          seed: int = 0, n_examples: int = 5) -> dict[str, Any]:
     """Install the shelf pieces it needs, fit, stitch, save, reload and classify; returns a summary."""
-    from .encoder import Encoder
-    from .fit import fit_translator
-    from .head import ClassifierHead
-    from .latent_cache import LatentCache
-    from .pipeline import StitchedPipeline
-    from .shelf import IMAGE_ENCODER, install_shelf
-    from .shelf_data import fashion_mnist
-    from .workflow import encode_set
+    from ..data.latent_cache import LatentCache
+    from ..data.workflow import encode_set
+    from ..encoders.encoder import Encoder
+    from ..heads.head import ClassifierHead
+    from ..pipelines.pipeline import StitchedPipeline
+    from ..translators.fit import fit_translator
+    from .datasets import fashion_mnist
+    from .models import IMAGE_ENCODER, install_shelf
 
     install_shelf([IMAGE_ENCODER, TEXT_ENCODER])
     images = Encoder.from_pretrained(IMAGE_ENCODER, local_files_only=True)
@@ -68,3 +68,28 @@ def run_shelf_quickstart(out: str | Path, n_anchors: int = 1000, n_test: int = 2
     return {"out": str(out), "encoder": IMAGE_ENCODER, "head_space": TEXT_ENCODER, "method": translator.config.method,
             "n_anchors": n_anchors, "n_descriptions": len(descriptions), "n_test": n_test,
             "accuracy": metrics["accuracy"], "chance": 1 / len(set(labels)), "examples": examples}
+
+
+def run_synthetic_quickstart(out: str | Path, n_anchors: int = 2000, n_heldout: int = 500, method: str = "auto",
+                             seed: int = 0) -> dict[str, Any]:
+    """``hubstitch quickstart --synthetic``: fit, evaluate, save and reload a translator on synthetic pairs.
+
+    Nothing is downloaded; the reloaded translator must reproduce the fitted one's outputs bit for bit.
+    """
+    import torch
+
+    from ..math.synthetic import synthetic_pair
+    from ..translators.fit import fit_translator
+    from ..translators.translator import Translator
+
+    x, y = synthetic_pair(n_anchors + n_heldout, seed=seed)
+    translator = fit_translator(x[:n_anchors], y[:n_anchors], method=method, eval_source=x[n_anchors:],
+                                eval_target=y[n_anchors:], seed=seed, source_ref={"modality": "synthetic"},
+                                target_ref={"modality": "synthetic"})
+    translator.save_pretrained(out)
+    reloaded = Translator.from_pretrained(out)
+    identical = bool(torch.equal(reloaded(x[n_anchors:]), translator(x[n_anchors:])))
+    logger.info("saved to %s; reload reproduces outputs bit for bit: %s", out, identical)
+    return {"out": str(out), "method": translator.config.method, "options": translator.config.options,
+            "n_anchors": n_anchors, "n_heldout": n_heldout, "heldout": translator.config.metrics["heldout"],
+            "reload_identical": identical, "selection": translator.config.selection}

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import torch
 
-from .compatibility import check_same_space
-from .errors import HubstitchValueError
-from .math.translation import LatentTranslation
+from ..errors import HubstitchValueError
+from ..math.translation import LatentTranslation
+from ..spaces import check_same_space
+from .config import TranslatorConfig
 from .translator import Translator
-from .translator_config import TranslatorConfig
 
 COMPOSABLE = ("orthogonal", "affine", "linear")
 

@@ -1,7 +1,8 @@
 """`TranslatorConfig`: what a translator artifact's ``config.json`` holds, validated on the way in.
 
 Example:
-    >>> from hubstitch.translator_config import LatentSpaceRef, TranslatorConfig
+    >>> from hubstitch.spaces import LatentSpaceRef
+    >>> from hubstitch.translators.config import TranslatorConfig
     >>> config = TranslatorConfig(method="orthogonal", source=LatentSpaceRef(dim=384), target=LatentSpaceRef(dim=768),
     ...                           source_active_dim=384, target_active_dim=768, n_anchors=1000)
     >>> TranslatorConfig.from_dict(config.to_dict()) == config
@@ -11,49 +12,17 @@ Example:
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .errors import ArtifactError
-from .math.maps import METHODS
+from .._version import __version__
+from ..errors import ArtifactError
+from ..math.maps import METHODS
+from ..spaces import LatentSpaceRef
 
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9_.-]{1,96})?$")
-_REVISION = re.compile(r"^[0-9a-f]{40}$")
-
-
-def is_hub_id(value: str | None) -> bool:
-    """True when `value` reads as a Hub repo id ("org/name" or "name") rather than a local path."""
-    if not value or value.startswith((".", "/", "~")) or "\\" in value or ".." in value:
-        return False
-    return bool(_HUB_ID.match(value)) and not Path(value).exists()
-
-
-@dataclass
-class LatentSpaceRef:
-    """Which latent space one side of a translator lives in."""
-
-    model_id: str | None = None
-    revision: str | None = None
-    modality: str | None = None
-    pooling: str | None = None
-    layer: int | None = None
-    dim: int = 0
-    normalization: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.revision is not None and is_hub_id(self.model_id) and not _REVISION.match(self.revision):
-            raise ArtifactError(
-                f"revision {self.revision!r} of {self.model_id!r} is not a 40-hex commit id; expected a pinned "
-                f"commit; fix: resolve it with huggingface_hub.HfApi().model_info(id, revision=...).sha"
-            )
-
-
 @dataclass
 class AnchorProvenance:
     """Where the anchors came from, so that a fit can be reproduced and audited."""

@@ -18,14 +18,15 @@ from typing import Any
 import torch
 from huggingface_hub.utils import tqdm
 
-from .errors import HubstitchValueError, StreamingNotSupportedError
-from .math.estimators import fit_translation, fit_translation_from_statistics
-from .math.selection import default_candidates, select_method
-from .math.statistics import AnchorStatistics
-from .math.translation import LatentTranslation, resolve_options
-from .math.validation import as_pair
+from ..errors import HubstitchValueError, StreamingNotSupportedError
+from ..math.estimators import fit_translation, fit_translation_from_statistics
+from ..math.selection import default_candidates, select_method
+from ..math.statistics import SufficientStatistics
+from ..math.translation import LatentTranslation, resolve_options
+from ..math.validation import as_pair
+from ..spaces import LatentSpaceRef
+from .config import AnchorProvenance, TranslatorConfig
 from .translator import Translator
-from .translator_config import AnchorProvenance, LatentSpaceRef, TranslatorConfig
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +142,7 @@ def fit_translator(source, target, method: str = "auto", *, holdout: float | int
     return translator
 
 
-def fit_translator_from_statistics(stats: AnchorStatistics, method: str = "orthogonal", *, eval_source=None,
+def fit_translator_from_statistics(stats: SufficientStatistics, method: str = "orthogonal", *, eval_source=None,
                                    eval_target=None, source_ref: LatentSpaceRef | dict | str | None = None,
                                    target_ref: LatentSpaceRef | dict | str | None = None,
                                    anchors: AnchorProvenance | dict | None = None, **options: Any) -> Translator:

@@ -4,7 +4,7 @@ Translators are found by Hub search (the ``hubstitch`` library tag and ``latent-
 their ``config.json`` (pinned to the commit the search returned).
 
 Example:
-    >>> from hubstitch.hub_search import shortest_chain
+    >>> from hubstitch.translators.search import shortest_chain
     >>> edges = [{"repo_id": "t/ab", "source": "a", "target": "b"}, {"repo_id": "t/bc", "source": "b", "target": "c"}]
     >>> [e["repo_id"] for e in shortest_chain(edges, "a", "c")]
     ['t/ab', 't/bc']
@@ -20,9 +20,9 @@ from typing import Any
 from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub.errors import HfHubHTTPError
 
-from .artifact_io import read_config
-from .errors import ArtifactError
-from .translator_config import TranslatorConfig
+from ..errors import ArtifactError
+from ..hub.artifact_io import read_config
+from .config import TranslatorConfig
 
 logger = logging.getLogger(__name__)
 SEARCH_TAGS = ["hubstitch", "latent-translation"]

@@ -26,7 +26,8 @@ from huggingface_hub import ModelCard, PyTorchModelHubMixin
 from safetensors.torch import save_file
 from torch import nn
 
-from .artifact_io import (
+from ..errors import ArtifactError
+from ..hub.artifact_io import (
     CONFIG_NAME,
     WEIGHTS_NAME,
     artifact_files,
@@ -35,12 +36,11 @@ from .artifact_io import (
     load_state_checked,
     read_config,
 )
-from .errors import ArtifactError
-from .hub_client import OneCommitPush
-from .math.translation import LatentTranslation
-from .metrics import evaluate
-from .model_card import render_translator_card
-from .translator_config import TranslatorConfig
+from ..hub.client import OneCommitPush
+from ..math.translation import LatentTranslation
+from ..metrics import evaluate
+from .card import render_translator_card
+from .config import TranslatorConfig
 
 logger = logging.getLogger(__name__)
 

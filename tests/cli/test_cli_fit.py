@@ -11,7 +11,7 @@ import pytest
 import tiny_models as tm
 
 from hubstitch import Translator
-from hubstitch.head import ClassifierHead
+from hubstitch.heads.head import ClassifierHead
 
 
 def _run(*args, cache):

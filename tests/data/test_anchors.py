@@ -9,9 +9,9 @@ import tiny_models as tm
 import torch
 from datasets import Dataset, DatasetDict
 
-from hubstitch.anchors import AnchorSet, DatasetError
+from hubstitch.data.anchors import AnchorSet, DatasetError
 from hubstitch.errors import AnchorCountError, UnknownMethodError
-from hubstitch.hub_cache import seed_hub_cache
+from hubstitch.hub.cache import seed_hub_cache
 from hubstitch.math.anchor_selection import select_indices
 
 

@@ -9,8 +9,8 @@ import textwrap
 
 import torch
 
-from hubstitch.latent_cache import LatentCache
-from hubstitch.translator_config import LatentSpaceRef
+from hubstitch.data.latent_cache import LatentCache
+from hubstitch.spaces import LatentSpaceRef
 
 REF = LatentSpaceRef("org/model", "a" * 40, "text", "mean", -1, 4)
 
@@ -45,13 +45,13 @@ def test_a_killed_write_leaves_no_entry(tmp_path):
     """A process killed while writing leaves at most a .tmp file, never a corrupt entry, and clear removes it."""
     code = textwrap.dedent(f"""
         import os, torch, safetensors.torch as st
-        from hubstitch.latent_cache import LatentCache
-        from hubstitch.translator_config import LatentSpaceRef
+        from hubstitch.data.latent_cache import LatentCache
+        from hubstitch.spaces import LatentSpaceRef
         real = st.save_file
         def dying(tensors, path, metadata=None):
             real(tensors, path, metadata=metadata)
             os._exit(9)  # killed after writing the temporary file, before the rename
-        import hubstitch.latent_cache as lc
+        import hubstitch.data.latent_cache as lc
         lc.save_file = dying
         LatentCache({str(tmp_path)!r}).put(LatentSpaceRef("org/model", "a" * 40, "text", "mean", -1, 4),
                                            "fp", "text", [0], torch.ones(1, 4))

@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("gradio")
 
-EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "hubstitch" / "demo_assets").glob("*.png"))
+EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "hubstitch" / "demo" / "assets").glob("*.png"))
 MOBILENET = "MobileNetV2 (images, ImageNet)"
 MINILM_HEAD = "Fashion products, MiniLM space (trained on product descriptions)"
 MPNET, MPNET_TO_MINILM = "all-mpnet-base-v2 (text)", "MPNet -> MiniLM (product texts and captions)"
@@ -20,7 +20,7 @@ MPNET, MPNET_TO_MINILM = "all-mpnet-base-v2 (text)", "MPNet -> MiniLM (product t
 
 @pytest.fixture(scope="module")
 def app(shelf_cache, shelf_data, tmp_path_factory):
-    from hubstitch.demo_app import build_demo
+    from hubstitch.demo.app import build_demo
 
     demo = build_demo(workspace=tmp_path_factory.mktemp("demo-workspace"), n_anchors=300, concurrency_limit=4,
                       hub_cache=shelf_cache, datasets_dir=shelf_data["fashion_mnist"].parent, local_files_only=True)
@@ -43,7 +43,7 @@ def _top(label_output) -> str:
 def _expected(app, image_path: Path) -> str:
     from PIL import Image
 
-    from hubstitch.demo_stages import DEFAULT_PIPELINE
+    from hubstitch.demo.stages import DEFAULT_PIPELINE
 
     with Image.open(image_path) as image:
         return app.stages.pipeline(DEFAULT_PIPELINE)(image.convert("RGB"), top_k=1)[0]["label"]
@@ -53,7 +53,7 @@ def _expected(app, image_path: Path) -> str:
 def test_predict_pipeline_classifies_fashion_images_zero_shot(app, client):
     from gradio_client import handle_file
 
-    from hubstitch.demo_stages import DEFAULT_PIPELINE
+    from hubstitch.demo.stages import DEFAULT_PIPELINE
 
     answers = {}
     for path in EXAMPLES:
@@ -78,7 +78,7 @@ def test_predict_composed_text_through_a_translator_and_beside_the_native_encode
 def test_incompatible_stages_are_refused_with_the_reason(client, tmp_path):
     from gradio_client import handle_file
 
-    from hubstitch.demo_stages import NO_TRANSLATOR
+    from hubstitch.demo.stages import NO_TRANSLATOR
 
     with pytest.raises(Exception, match="do not fit together") as caught:
         client.predict(MOBILENET, NO_TRANSLATOR, MINILM_HEAD, handle_file(str(EXAMPLES[0])), "", 3,
@@ -90,7 +90,7 @@ def test_incompatible_stages_are_refused_with_the_reason(client, tmp_path):
 def test_bad_inputs_get_clear_messages_and_the_app_keeps_answering(app, client, tmp_path):
     from gradio_client import handle_file
 
-    from hubstitch.demo_stages import DEFAULT_PIPELINE
+    from hubstitch.demo.stages import DEFAULT_PIPELINE
 
     not_image = tmp_path / "notes.png"
     not_image.write_text("this is not a picture")
@@ -131,7 +131,7 @@ def test_eight_concurrent_clients_get_correct_answers(app):
     """Four image requests and four text requests (through a shared tokenizer) at once."""
     from gradio_client import Client, handle_file
 
-    from hubstitch.demo_stages import DEFAULT_PIPELINE
+    from hubstitch.demo.stages import DEFAULT_PIPELINE
 
     texts = ["Suede chelsea boots", "A roomy leather tote", "Slim fit stretch jeans", "Cable knit wool jumper"]
     composed = app.stages.compose(MPNET, MPNET_TO_MINILM, MINILM_HEAD)
@@ -192,7 +192,7 @@ def test_a_headless_browser_uploads_an_image_clicks_and_reads_the_label(app, tmp
 
 
 def test_a_public_space_refuses_server_paths_but_takes_hub_ids(tmp_path):
-    from hubstitch.demo_stages import DemoStages
+    from hubstitch.demo.stages import DemoStages
     from hubstitch.errors import HubstitchValueError
 
     public = DemoStages(tmp_path, allow_local_paths=False)
@@ -208,8 +208,7 @@ def test_a_public_space_refuses_server_paths_but_takes_hub_ids(tmp_path):
 
 @pytest.mark.slow
 def test_push_sends_the_fitted_translator_to_the_hub_in_one_commit(client, monkeypatch, tmp_path):
-    from hub_server import HubServer
-    from test_hub_roundtrip import _point_client_at
+    from hub_server import HubServer, point_client_at
 
     from hubstitch import Translator
 
@@ -217,7 +216,7 @@ def test_push_sends_the_fitted_translator_to_the_hub_in_one_commit(client, monke
         client.predict("no-slash", api_name="/push")
     server = HubServer().start()
     try:
-        _point_client_at(monkeypatch, tmp_path, server.url)  # the app runs in this process: same client settings
+        point_client_at(monkeypatch, tmp_path, server.url)  # the app runs in this process: same client settings
         client.predict(MPNET, "all-MiniLM-L6-v2 (text)", "product descriptions + captions (text -> text)", 150,
                        "orthogonal", api_name="/fit")
         status = client.predict("tester/demo-translator", api_name="/push")
@@ -233,7 +232,7 @@ def test_anchor_plot_draws_unlabelled_anchors(gen):
     """Text -> text fits in the Fit tab have no class labels: the 2-D plot still draws every anchor."""
     import torch
 
-    from hubstitch.demo_plots import anchors_2d
+    from hubstitch.demo.plots import anchors_2d
 
     x, y = torch.randn(30, 8, generator=gen), torch.randn(30, 6, generator=gen)
     fig = anchors_2d(x, y, y + 0.1 * torch.randn(30, 6, generator=gen), labels=None)

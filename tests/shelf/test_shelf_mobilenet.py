@@ -6,15 +6,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hubstitch.shelf import IMAGE_ENCODER
+from hubstitch.shelf.models import IMAGE_ENCODER
 
 PHOTOS = {"chelsea": "Egyptian cat", "coffee": "espresso"}
 
 
 @pytest.fixture(scope="module")
 def original_state(tmp_path_factory):
-    from hubstitch.shelf import SHELF, _download
-    from hubstitch.shelf_mobilenet import torchvision_state_dict
+    from hubstitch.shelf.mobilenet import torchvision_state_dict
+    from hubstitch.shelf.models import SHELF, _download
 
     wheels = _download(SHELF[IMAGE_ENCODER].wheels[:1], tmp_path_factory.mktemp("wheels"))
     return torchvision_state_dict(wheels[0])
@@ -31,7 +31,7 @@ def _photos():
 def test_every_torchvision_tensor_maps_to_one_transformers_parameter(original_state):
     from transformers import MobileNetV2Config, MobileNetV2ForImageClassification
 
-    from hubstitch.shelf_mobilenet import CONFIG, transformers_key
+    from hubstitch.shelf.mobilenet import CONFIG, transformers_key
 
     mapped = {transformers_key(name) for name in original_state}
     assert len(mapped) == len(original_state) == 314
@@ -43,8 +43,8 @@ def test_converted_logits_equal_the_reference_forward_and_name_the_photos(shelf_
     from mobilenet_reference import reference_forward
     from transformers import AutoImageProcessor, MobileNetV2ForImageClassification
 
-    from hubstitch.encoder import Encoder
-    from hubstitch.hub_files import resolve
+    from hubstitch.encoders.encoder import Encoder
+    from hubstitch.hub.files import resolve
 
     folder = resolve(IMAGE_ENCODER, cache_dir=shelf_cache, local_files_only=True).folder
     model = MobileNetV2ForImageClassification.from_pretrained(folder).eval()
@@ -65,9 +65,9 @@ def test_converted_logits_equal_the_reference_forward_and_name_the_photos(shelf_
 
 @pytest.mark.slow
 def test_the_spliced_imagenet_head_classifies_through_a_native_pipeline(shelf_cache):
-    from hubstitch.encoder import Encoder
-    from hubstitch.head_splice import head_from_classifier
-    from hubstitch.pipeline import StitchedPipeline
+    from hubstitch.encoders.encoder import Encoder
+    from hubstitch.heads.splice import head_from_classifier
+    from hubstitch.pipelines.pipeline import StitchedPipeline
 
     encoder = Encoder.from_pretrained(IMAGE_ENCODER, cache_dir=shelf_cache, local_files_only=True)
     head = head_from_classifier(IMAGE_ENCODER, cache_dir=shelf_cache, local_files_only=True)

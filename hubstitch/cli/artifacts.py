@@ -1,0 +1,201 @@
+"""Commands on saved artifacts and the Hub: ``stitch``, ``predict``, ``push``, ``info``, ``search``.
+
+Example:
+    $ hubstitch stitch ENCODER TRANSLATOR HEAD --out ./pipeline --push-to-hub me/pipeline
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import HubstitchError
+from .common import parse_encoder_spec
+
+
+def _load_head(spec: str, local_files_only: bool | None = None):
+    """A hubstitch head folder/repo, or else a Hub classification checkpoint spliced into one."""
+    from ..errors import ArtifactError
+    from ..heads.head import ClassifierHead
+    from ..heads.splice import head_from_classifier
+
+    try:
+        return ClassifierHead.from_pretrained(spec, local_files_only=bool(local_files_only))
+    except ArtifactError as err:
+        if "not a hubstitch classifier head" not in str(err):
+            raise
+        return head_from_classifier(spec, local_files_only=local_files_only)
+
+
+def _cmd_stitch(args: argparse.Namespace) -> None:
+    from ..encoders.encoder import Encoder
+    from ..pipelines.pipeline import StitchedPipeline
+    from ..translators.translator import Translator
+
+    translator = Translator.from_pretrained(args.translator)
+    head = _load_head(args.head)
+    source = translator.config.source
+    name, revision, modality = parse_encoder_spec(args.encoder)
+    local = Path(name).exists()
+    encoder = Encoder.from_pretrained(name, revision=revision or (None if local else source.revision),
+                                      modality=modality or source.modality, pooling=source.pooling,
+                                      layer=source.layer if source.layer is not None else -1,
+                                      trust_remote_code=args.trust_remote_code)
+    pipe = StitchedPipeline(encoder, translator, head)
+    pipe.save_pretrained(args.out)
+    summary: dict[str, Any] = {"out": str(args.out), "manifest": pipe.manifest()}
+    if args.push_to_hub:
+        summary["commit"] = pipe.push_to_hub(args.push_to_hub, private=args.private)
+        summary["repo_id"] = args.push_to_hub
+    if args.format == "json":
+        sys.stdout.write(json.dumps(summary, indent=2, default=str) + "\n")
+    else:
+        sys.stdout.write(f"pipeline: {args.out}\n" + "".join(
+            f"  {st['role']:<10} {st.get('model_id') or st.get('path')} @ {st.get('revision') or '(embedded)'}\n"
+            for st in summary["manifest"]["stages"]) + (f"commit: {summary['commit']}\n" if "commit" in summary
+                                                         else ""))
+
+
+def _cmd_predict(args: argparse.Namespace) -> None:
+    from ..pipelines.pipeline import StitchedPipeline
+
+    pipe = StitchedPipeline.from_pretrained(args.pipeline, revision=args.revision,
+                                            trust_remote_code=args.trust_remote_code)
+    predictions = pipe(list(args.inputs), top_k=args.top_k, batch_size=args.batch_size)
+    if args.format == "json":
+        sys.stdout.write(json.dumps([{"input": i, "predictions": p} for i, p in zip(args.inputs, predictions,
+                                                                                    strict=True)], indent=2) + "\n")
+        return
+    for item, top in zip(args.inputs, predictions, strict=True):
+        labels = ", ".join(f"{p['label']} ({p['score']:.3f})" for p in top)
+        sys.stdout.write(f"{item[:60]}\t{labels}\n")
+
+
+def _cmd_push(args: argparse.Namespace) -> None:
+    from ..errors import ArtifactError
+    from ..hub.artifact_io import read_config
+    from ..hub.client import upload_folder
+
+    folder = Path(args.folder)
+    config_path = folder / "config.json"
+    if not config_path.is_file() or read_config(config_path).get("library_name") != "hubstitch":
+        raise ArtifactError(f"{folder} is not a saved hubstitch artifact (no config.json with library_name "
+                            f"hubstitch); fix: push a folder written by save_pretrained or `hubstitch fit/stitch`")
+    info = upload_folder(folder, args.repo_id, private=args.private or None, branch=args.branch,
+                         create_pr=args.create_pr, commit_message=args.message)
+    repo_id = args.repo_id
+    result = {"repo_id": repo_id, "commit": info.oid, "commit_url": info.commit_url, "pr_url": info.pr_url}
+    sys.stdout.write(json.dumps(result) + "\n" if args.format == "json" else f"{info.oid}\n")
+
+
+def _cmd_info(args: argparse.Namespace) -> None:
+    from ..heads.config import HeadConfig
+    from ..hub.artifact_io import artifact_files, read_config
+    from ..pipelines.pipeline import _read_manifest, check_manifest
+    from ..translators.config import TranslatorConfig
+
+    source = args.repo_or_dir
+    if Path(source).is_dir():
+        config = read_config(Path(source) / "config.json")
+    else:
+        from huggingface_hub import hf_hub_download
+
+        config = read_config(Path(hf_hub_download(source, "config.json", revision=args.revision)))
+    info: dict[str, Any] = {"source": source}
+    if config.get("artifact") == "stitched-pipeline":
+        root, manifest = _read_manifest(source, args.revision, None)
+        try:
+            check_manifest(root, manifest)
+            verdict = "compatible"
+        except HubstitchError as err:
+            verdict = f"incompatible: {err}"
+        info.update(kind="stitched-pipeline", shape=manifest["shape"], stages=manifest["stages"], verdict=verdict,
+                    labels=manifest.get("labels"))
+    elif config.get("artifact") == "classifier-head":
+        head = HeadConfig.from_dict(config)
+        info.update(kind="classifier-head", encoder=vars(head.encoder), labels=head.labels,
+                    input_space=head.input_space)
+    else:
+        translator = TranslatorConfig.from_dict(config, origin=source)
+        artifact_files(source, revision=args.revision)  # both files must be there
+        info.update(kind="translator", method=translator.method, source_space=vars(translator.source),
+                    target_space=vars(translator.target), metrics=translator.metrics.get("heldout", {}))
+    if args.format == "json":
+        sys.stdout.write(json.dumps(info, indent=2, default=str) + "\n")
+        return
+    for key, value in info.items():
+        if key == "stages":
+            for st in value:
+                sys.stdout.write(f"stage {st['role']:<10} {st['kind']:<16} {st.get('model_id') or st.get('path')} @ "
+                                 f"{st.get('revision') or '(embedded)'}\n")
+        else:
+            sys.stdout.write(f"{key}: {value}\n")
+
+
+def _cmd_search(args: argparse.Namespace) -> None:
+    from ..translators.search import published_translators, shortest_chain
+
+    translators = published_translators()
+    if args.target:
+        chain = shortest_chain(translators, args.source, args.target)
+        result: Any = {"source": args.source, "target": args.target, "chain": chain}
+    else:
+        result = [t for t in translators if t["source"] == args.source]
+    if args.format == "json":
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+        return
+    rows = (result["chain"] or []) if args.target else result
+    if args.target and not rows:
+        sys.stdout.write(f"no chain of published translators from {args.source} to {args.target}\n")
+    for t in rows:
+        sys.stdout.write(f"{t['repo_id']}@{t['revision']}\t{t['source']} -> {t['target']}\t{t['method']}\n")
+
+
+def register(sub) -> None:
+    """Add this group's commands to the `hubstitch` sub-parsers."""
+    stitch = sub.add_parser("stitch", help="compose encoder -> translator -> head into a stitched pipeline")
+    stitch.add_argument("encoder", help="Hub id or folder (revision, pooling and modality default to the "
+                                        "translator's source)")
+    stitch.add_argument("translator", help="translator folder or Hub repo")
+    stitch.add_argument("head", help="head folder or Hub repo, or a Hub classification checkpoint")
+    stitch.add_argument("--out", type=Path, required=True)
+    stitch.add_argument("--push-to-hub", default=None, metavar="REPO")
+    stitch.add_argument("--private", action="store_true")
+    stitch.add_argument("--trust-remote-code", action="store_true")
+    stitch.add_argument("--format", choices=["text", "json"], default="text")
+    stitch.set_defaults(func=_cmd_stitch)
+
+    predict = sub.add_parser("predict", help="run a stitched pipeline on texts or image paths")
+    predict.add_argument("pipeline", help="pipeline folder or Hub repo")
+    predict.add_argument("inputs", nargs="+", help="texts, or image paths for an image encoder")
+    predict.add_argument("--top-k", type=int, default=1)
+    predict.add_argument("--revision", default=None)
+    predict.add_argument("--batch-size", type=int, default=32)
+    predict.add_argument("--trust-remote-code", action="store_true")
+    predict.add_argument("--format", choices=["text", "json"], default="text")
+    predict.set_defaults(func=_cmd_predict)
+
+    push = sub.add_parser("push", help="upload a saved artifact folder in one commit; prints the commit SHA")
+    push.add_argument("folder")
+    push.add_argument("repo_id")
+    push.add_argument("--private", action="store_true")
+    push.add_argument("--branch", default=None)
+    push.add_argument("--create-pr", action="store_true")
+    push.add_argument("--message", default="Upload with hubstitch")
+    push.add_argument("--format", choices=["text", "json"], default="text")
+    push.set_defaults(func=_cmd_push)
+
+    info = sub.add_parser("info", help="what an artifact is: stages, pins, compatibility verdict")
+    info.add_argument("repo_or_dir")
+    info.add_argument("--revision", default=None)
+    info.add_argument("--format", choices=["text", "json"], default="text")
+    info.set_defaults(func=_cmd_info)
+
+    search = sub.add_parser("search", help="published translators from SOURCE, or the shortest chain to TARGET")
+    search.add_argument("source")
+    search.add_argument("target", nargs="?", default=None)
+    search.add_argument("--format", choices=["text", "json"], default="text")
+    search.set_defaults(func=_cmd_search)

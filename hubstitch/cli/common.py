@@ -1,0 +1,95 @@
+"""What the command groups share: reading latents files, encoder specs, the latent cache, summaries, options.
+
+Example:
+    >>> from hubstitch.cli.common import parse_encoder_spec
+    >>> parse_encoder_spec("openai/clip-vit-base-patch32@main:image")
+    ('openai/clip-vit-base-patch32', 'main', 'image')
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import LatentsError
+
+METHOD_CHOICES = ["auto", "orthogonal", "affine", "linear", "relative", "mlp"]
+
+
+def load_latents(spec: str) -> torch.Tensor:
+    """Read latents from ``file.npy``, ``file.safetensors`` (its only tensor) or ``file.safetensors:key``."""
+    path, _, key = spec.partition(":") if spec.count(":") == 1 and not Path(spec).exists() else (spec, "", "")
+    if not Path(path).is_file():
+        raise LatentsError(f"latents file {path!r} does not exist; expected a .npy or .safetensors file; "
+                           f"fix: check the path")
+    if path.endswith(".npy"):
+        return torch.from_numpy(np.load(path, allow_pickle=False))
+    if path.endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        tensors = load_file(path)
+        if not key and len(tensors) != 1:
+            raise LatentsError(f"{path} holds tensors {sorted(tensors)}; expected one, or a key; "
+                               f"fix: pass {path}:{sorted(tensors)[0]}")
+        if key and key not in tensors:
+            raise LatentsError(f"{path} has no tensor {key!r}; it holds {sorted(tensors)}; fix: pick one of those")
+        return tensors[key] if key else next(iter(tensors.values()))
+    raise LatentsError(f"latents file {path!r} has an unknown extension; expected .npy or .safetensors; "
+                       f"fix: save with numpy.save or safetensors.torch.save_file")
+
+
+def emit_translator_summary(summary: dict[str, Any], fmt: str) -> None:
+    if fmt == "json":
+        sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
+        return
+    lines = [f"translator: {summary['out']}", f"method: {summary['method']}",
+             *[f"{side}: {summary[side]['model_id']} @ {summary[side]['revision']}" for side in ("source", "target")
+               if side in summary],
+             f"anchors: {summary['n_anchors']}  held-out: {summary.get('n_heldout') or 0}"]
+    for name, value in (summary.get("heldout") or {}).items():
+        lines.append(f"  {name:<11}{value:.4f}")
+    if "reload_identical" in summary:
+        lines.append(f"reload reproduces outputs bit for bit: {summary['reload_identical']}")
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+def parse_encoder_spec(spec: str) -> tuple[str, str | None, str | None]:
+    """``"org/name@revision:modality"`` -> (id, revision, modality); a local folder is taken as it is."""
+    if Path(spec).exists():
+        return spec, None, None
+    modality = None
+    head, sep, tail = spec.rpartition(":")
+    if sep and tail in ("text", "image"):
+        spec, modality = head, tail
+    name, _, revision = spec.partition("@")
+    return name, revision or None, modality
+
+
+def load_encoder(spec: str, pooling: str | None, layer: int, args: argparse.Namespace):
+    from ..encoders.encoder import Encoder
+
+    name, revision, modality = parse_encoder_spec(spec)
+    return Encoder.from_pretrained(name, revision=revision, modality=modality, pooling=pooling, layer=layer,
+                                   trust_remote_code=args.trust_remote_code)
+
+
+def latent_cache(args: argparse.Namespace):
+    from ..data.latent_cache import LatentCache
+
+    return None if args.no_cache else LatentCache(args.cache_dir)
+
+
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--cache-dir", default=None, help="latent cache folder (default $HUBSTITCH_CACHE or "
+                                                           "~/.cache/hubstitch)")
+    parser.add_argument("--no-cache", action="store_true", help="encode without reading or writing the cache")
+    parser.add_argument("--trust-remote-code", action="store_true", help="allow checkpoints' own code (unsafe)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--format", choices=["text", "json"], default="text")

@@ -1,0 +1,180 @@
+"""Commands that fit: ``fit-latents``, ``fit``, ``train-head``, and ``cache`` for the latents they encode.
+
+Example:
+    $ hubstitch fit-latents source.safetensors target.npy --method auto --holdout 0.2 --out ./translator
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from .common import (
+    METHOD_CHOICES,
+    add_common_options,
+    emit_translator_summary,
+    latent_cache,
+    load_encoder,
+    load_latents,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _cmd_fit_latents(args: argparse.Namespace) -> None:
+    from ..translators.fit import fit_translator
+
+    options: dict[str, Any] = {}
+    if args.alpha is not None:
+        options["alpha"] = args.alpha
+    translator = fit_translator(load_latents(args.source), load_latents(args.target), method=args.method,
+                                holdout=args.holdout, seed=args.seed, source_ref=args.source_id,
+                                target_ref=args.target_id, **options)
+    translator.save_pretrained(args.out)
+    metrics = translator.config.metrics
+    emit_translator_summary({"out": str(args.out), "method": translator.config.method,
+                             "options": translator.config.options, "n_anchors": translator.config.n_anchors,
+                             "n_heldout": metrics.get("n_heldout"), "heldout": metrics.get("heldout")}, args.format)
+
+
+def _cmd_fit(args: argparse.Namespace) -> None:
+    from ..data.anchors import AnchorSet
+    from ..data.workflow import fit_from_encoders
+
+    source = load_encoder(args.source, args.source_pooling, args.source_layer, args)
+    target = load_encoder(args.target, args.target_pooling, args.target_layer, args)
+    anchors = AnchorSet.load(args.anchors, source_column=args.source_column, target_column=args.target_column,
+                             label_column=args.label_column, config=args.config, split=args.split,
+                             revision=args.revision)
+    options: dict[str, Any] = {} if args.alpha is None else {"alpha": args.alpha}
+    holdout = int(args.holdout) if args.holdout >= 1 else args.holdout
+    translator = fit_from_encoders(source, target, anchors, n=args.n, selection=args.selection, holdout=holdout,
+                                   seed=args.seed, method=args.method, cache=latent_cache(args),
+                                   batch_size=args.batch_size, progress=not args.quiet, **options)
+    translator.save_pretrained(args.out)
+    config, metrics = translator.config, translator.config.metrics
+    emit_translator_summary({"out": str(args.out), "method": config.method, "options": config.options,
+                             "n_anchors": config.n_anchors, "n_heldout": metrics.get("n_heldout"),
+                             "heldout": metrics.get("heldout"), "source": vars(config.source),
+                             "target": vars(config.target), "anchors": vars(config.anchors)}, args.format)
+
+
+def _cmd_train_head(args: argparse.Namespace) -> None:
+    from ..data.anchors import AnchorSet
+    from ..data.workflow import encode_set
+    from ..heads.head import ClassifierHead
+
+    column = args.text_column or args.image_column
+    encoder = load_encoder(args.encoder, args.pooling, args.layer, args)
+    expected = "image" if args.image_column else "text"
+    if encoder.modality != expected:
+        from ..errors import HubstitchValueError
+
+        raise HubstitchValueError(f"--{expected}-column was given but {args.encoder} encodes {encoder.modality}; "
+                                  f"fix: pass --{encoder.modality}-column, or a {expected} encoder")
+    data = AnchorSet.load(args.dataset, source_column=column, label_column=args.label_column, config=args.config,
+                          split=args.split, revision=args.revision)
+    if args.n:
+        data = data.select(args.n, seed=args.seed, selection="stratified")
+    latents = encode_set(encoder, data, "source", latent_cache(args), args.batch_size, progress=not args.quiet)
+    head = ClassifierHead.fit(latents, data.labels(), hidden_dim=args.hidden_dim, epochs=args.epochs,
+                              seed=args.seed, encoder=encoder.ref)
+    head.config.training["dataset"] = data.provenance_dict()
+    head.save_pretrained(args.out)
+    summary = {"out": str(args.out), "labels": head.labels, "encoder": vars(encoder.ref), **head.config.training}
+    if args.format == "json":
+        sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
+    else:
+        sys.stdout.write(f"head: {args.out}\nlabels: {', '.join(head.labels)}\n"
+                         f"train accuracy: {summary['train_accuracy']:.4f}\n"
+                         + (f"validation accuracy: {summary['val_accuracy']:.4f}\n" if "val_accuracy" in summary
+                            else ""))
+
+
+def _cmd_cache(args: argparse.Namespace) -> None:
+    from ..data.latent_cache import LatentCache
+
+    cache = LatentCache(args.cache_dir)
+    if args.cache_command == "clear":
+        removed = cache.clear(args.model)
+        logger.warning("removed %d cache entries from %s", removed, cache.folder)
+        sys.stdout.write(json.dumps({"removed": removed}) + "\n" if args.format == "json" else f"removed {removed}\n")
+        return
+    entries = cache.entries()
+    if args.format == "json":
+        sys.stdout.write(json.dumps(entries, indent=2) + "\n")
+        return
+    for e in entries:
+        sys.stdout.write(f"{e.get('model_id', '?')}\t{e.get('revision', '')[:12]}\t{e.get('pooling', '')}\t"
+                         f"{e.get('column', '')}\t{e.get('n', '?')}x{e.get('dim', '?')}\t{e['bytes']}\t{e['path']}\n")
+
+
+def register(sub) -> None:
+    """Add this group's commands to the `hubstitch` sub-parsers."""
+    fit = sub.add_parser("fit-latents", help="fit a translator on saved parallel latents (.npy / .safetensors)")
+    fit.add_argument("source", help="source latents: file.npy, file.safetensors or file.safetensors:key")
+    fit.add_argument("target", help="target latents, one row per source row")
+    fit.add_argument("--out", type=Path, required=True)
+    fit.add_argument("--method", choices=METHOD_CHOICES, default="auto")
+    fit.add_argument("--alpha", type=float, default=None, help="ridge alpha for linear / relative / mlp")
+    fit.add_argument("--holdout", type=float, default=0.2, help="fraction of anchors kept for held-out metrics")
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--source-id", default=None, help="Hub id of the source encoder (recorded in the card)")
+    fit.add_argument("--target-id", default=None, help="Hub id of the target encoder (recorded in the card)")
+    fit.add_argument("--format", choices=["text", "json"], default="text")
+    fit.set_defaults(func=_cmd_fit_latents)
+
+    fit = sub.add_parser("fit", help="fit a translator between two checkpoints on an anchor dataset")
+    fit.add_argument("source", help="Hub id or folder, optionally id@revision and :text / :image")
+    fit.add_argument("target", help="Hub id or folder, optionally id@revision and :text / :image")
+    fit.add_argument("--anchors", required=True, help="Hub dataset id, dataset folder, CSV / JSONL, or image folder")
+    fit.add_argument("--config", default=None)
+    fit.add_argument("--split", default="train")
+    fit.add_argument("--revision", default=None, help="dataset revision")
+    fit.add_argument("--source-column", default="text")
+    fit.add_argument("--target-column", default=None, help="default: the source column")
+    fit.add_argument("--label-column", default=None, help="needed by --selection stratified")
+    fit.add_argument("--n", type=int, default=None, help="number of anchors (default: all but the held-out part)")
+    fit.add_argument("--selection", choices=["random", "stratified", "kmeans", "farthest"], default="random")
+    fit.add_argument("--method", choices=METHOD_CHOICES, default="auto")
+    fit.add_argument("--alpha", type=float, default=None)
+    fit.add_argument("--holdout", type=float, default=0.2, help="fraction (< 1) or count of held-out pairs")
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--source-pooling", default=None)
+    fit.add_argument("--target-pooling", default=None)
+    fit.add_argument("--source-layer", type=int, default=-1)
+    fit.add_argument("--target-layer", type=int, default=-1)
+    fit.add_argument("--out", type=Path, required=True)
+    add_common_options(fit)
+    fit.set_defaults(func=_cmd_fit)
+
+    head = sub.add_parser("train-head", help="train a classifier head on one encoder's latents")
+    head.add_argument("encoder", help="Hub id or folder, optionally id@revision and :text / :image")
+    head.add_argument("--dataset", required=True)
+    head.add_argument("--config", default=None)
+    head.add_argument("--split", default="train")
+    head.add_argument("--revision", default=None)
+    columns = head.add_mutually_exclusive_group(required=True)
+    columns.add_argument("--text-column")
+    columns.add_argument("--image-column")
+    head.add_argument("--label-column", required=True)
+    head.add_argument("--n", type=int, default=None, help="train on a stratified sample of n items")
+    head.add_argument("--hidden-dim", type=int, default=0, help="0: linear head")
+    head.add_argument("--epochs", type=int, default=300)
+    head.add_argument("--pooling", default=None)
+    head.add_argument("--layer", type=int, default=-1)
+    head.add_argument("--seed", type=int, default=0)
+    head.add_argument("--out", type=Path, required=True)
+    add_common_options(head)
+    head.set_defaults(func=_cmd_train_head)
+
+    cache = sub.add_parser("cache", help="list or clear the latent cache")
+    cache.add_argument("cache_command", choices=["ls", "clear"])
+    cache.add_argument("--model", default=None, help="clear only this model's entries")
+    cache.add_argument("--cache-dir", default=None)
+    cache.add_argument("--format", choices=["text", "json"], default="text")
+    cache.set_defaults(func=_cmd_cache)

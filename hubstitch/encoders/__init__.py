@@ -1,0 +1,1 @@
+"""Encoders: `Encoder.from_pretrained(model_id)` for text, image and dual checkpoints, and the poolings."""

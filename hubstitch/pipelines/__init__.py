@@ -1,0 +1,1 @@
+"""Stitched pipelines: encoder -> translator -> head (or encoder -> relative head) as one pinned, loadable repo."""
