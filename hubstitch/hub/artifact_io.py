@@ -73,21 +73,24 @@ def read_config(path: Path) -> dict[str, Any]:
         raise ArtifactError(f"{path} is not valid JSON ({err}); fix: re-save the artifact") from err
 
 
-def load_state_checked(module: nn.Module, weights_path: Path, what: str) -> dict[str, torch.Tensor]:
+def load_state_checked(module: nn.Module, weights_path: Path, what: str,
+                       optional: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
     """Load `weights_path` into `module` only if its keys, shapes and kinds of dtype are exactly the module's.
 
-    Returns the tensors (after loading, with the file's dtypes kept: bit-for-bit reproduction).
+    Keys in `optional` (tensors an older format version did not write) may be missing: the module's own values
+    are kept for them. Returns the tensors (after loading, with the file's dtypes kept: bit-for-bit reproduction).
     """
     expected = module.state_dict()
     with safe_open(str(weights_path), framework="pt") as handle:
         found = set(handle.keys())
-        if found != set(expected):
+        if found != set(expected) - (set(optional) - found):
             raise ArtifactError(
                 f"{weights_path} does not match its config ({what}): missing keys "
                 f"{sorted(set(expected) - found)}, unexpected keys {sorted(found - set(expected))}; "
                 f"fix: re-save the artifact, config and weights together"
             )
         tensors = {name: handle.get_tensor(name) for name in sorted(found)}
+    tensors.update({name: expected[name] for name in optional if name not in tensors})
     for name, tensor in tensors.items():
         want = expected[name]
         if tensor.shape != want.shape or tensor.dtype.is_floating_point != want.dtype.is_floating_point:

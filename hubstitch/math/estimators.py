@@ -73,7 +73,7 @@ def fit_translation(source, target, method: str, progress: Callable[[int, float]
             cross = torch.nn.functional.pad(cross, (0, mapping.matched_dim - cross.shape[1],
                                                     0, mapping.matched_dim - cross.shape[0]))
         sq_norm = (xm * xm).sum() if opts["isotropic_scale"] else None
-        mapping.rotation, mapping.scale = solvers.procrustes(cross, sq_norm)
+        mapping.rotation, mapping.scale = solvers.procrustes(cross, sq_norm, opts["span_only"])
     elif method == "affine":
         design = torch.cat([xp, torch.ones(xp.shape[0], 1, dtype=xp.dtype)], dim=1)
         solution = torch.linalg.lstsq(design, yp, driver="gelsd").solution
@@ -86,6 +86,7 @@ def fit_translation(source, target, method: str, progress: Callable[[int, float]
         mapping.weight = solvers.ridge(relative_projection(xp, xp, "cosine"), yp, opts["alpha"])
     else:
         train_residual_mlp(mapping, xp, yp, opts, progress)
+    translation.calibrate(y)
     return _finish(translation)
 
 
@@ -110,6 +111,12 @@ def fit_translation_from_statistics(stats: SufficientStatistics, method: str, **
             f"method {method!r} needs X^T X but the statistics were accumulated with with_gram=False; "
             f"fix: accumulate with with_gram=True"
         )
+    if opts["output_calibration"] == "spread":
+        raise StreamingNotSupportedError(
+            "output_calibration 'spread' needs each target anchor's deviation, which streamed sums do not keep; "
+            "fix: leave it at 'auto' (off for streamed fits) or 'none'"
+        )
+    opts["output_calibration"] = "none"
     n, tol = stats.n, opts["dead_tol"]
     require_anchors(n, 2, method, "a spread to estimate")
     source_prep = Preprocessor(stats.source_dim, opts["source_preprocessing"], tol)
@@ -134,8 +141,8 @@ def fit_translation_from_statistics(stats: SufficientStatistics, method: str, **
         square = torch.zeros(m, m, dtype=torch.float64)
         square[:kx, :ky] = cross[:kx, :ky]
         sq_x = (stats.source_sq[sx] - 2 * ax * stats.source_sum[sx] + n * ax * ax) / (dx * dx)
-        mapping.rotation, mapping.scale = solvers.procrustes(square, sq_x[:kx].sum() if opts["isotropic_scale"]
-                                                             else None)
+        mapping.rotation, mapping.scale = solvers.procrustes(
+            square, sq_x[:kx].sum() if opts["isotropic_scale"] else None, opts["span_only"])
         return _finish(translation)
     raw_gram = stats.source_gram[sx][:, sx]
     gram = (raw_gram - torch.outer(stats.source_sum[sx], ax) - torch.outer(ax, stats.source_sum[sx])

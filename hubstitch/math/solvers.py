@@ -17,13 +17,23 @@ from __future__ import annotations
 import torch
 
 
-def procrustes(cross: torch.Tensor, source_sq_norm: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+def procrustes(cross: torch.Tensor, source_sq_norm: torch.Tensor | None = None,
+               span_only: bool = False) -> tuple[torch.Tensor, ...]:
     """Orthogonal R maximising trace(R^T cross), cross = X^T Y; with ||X||_F^2 given, the scale s minimising
     ||s X R - Y||.
+
+    With `span_only`, R is fitted on the span of the anchors only: singular directions of `cross` below the
+    numerical rank (numpy's ``matrix_rank`` tolerance) are dropped instead of being completed arbitrarily, so a
+    direction the anchors never vary along maps to zero (the target mean, after preprocessing is undone) rather
+    than to a random one. With full-rank anchors both give the same R.
 
     Uses `torch.linalg.svd` (not the deprecated `torch.svd`). Returns (R, s) with s = 1 without scaling.
     """
     u, singular, vh = torch.linalg.svd(cross, full_matrices=False)
+    if span_only:
+        tol = singular[0] * max(cross.shape) * torch.finfo(cross.dtype).eps
+        rank = int((singular > tol).sum())
+        u, vh = u[:, :rank], vh[:rank]
     rotation = u @ vh
     if source_sq_norm is not None:
         scale = singular.sum() / source_sq_norm.clamp_min(torch.finfo(cross.dtype).tiny)

@@ -1,4 +1,10 @@
-"""`LatentTranslation`: source preprocessing -> map -> inverse target preprocessing, as one torch module.
+"""`LatentTranslation`: source preprocessing -> map -> inverse target preprocessing -> output calibration.
+
+Output calibration ``spread`` undoes the shrinkage of a regression towards the anchors' mean: each output's
+deviation from the target anchors' mean is rescaled to the anchors' root-mean-square deviation. ``auto`` (the
+default) turns it on where the target space is a normalised one (every target anchor has the same norm, as
+sentence-transformers models with a ``Normalize`` module give), where a decoder expects vectors of that spread,
+and leaves it off elsewhere, so an exact isometry stays exact.
 
 The module is built empty from its shapes and method options, so that a saved state can be checked against its
 config before any tensor is loaded; `hubstitch.math.estimators` fills it.
@@ -25,13 +31,19 @@ from .maps import DIM_MATCHING, METHODS, build_map
 from .preprocessing import DEFAULT_DEAD_TOL, Preprocessor, parse_spec
 from .validation import as_latents, check_width
 
+CALIBRATIONS = ("auto", "none", "spread")
+NORMALISED_TOL = 1e-3  # target anchors whose norms vary less than this (relative) form a normalised space
 COMMON_DEFAULTS: dict[str, Any] = {
     "source_preprocessing": "standard",
     "target_preprocessing": "standard",
     "dead_tol": DEFAULT_DEAD_TOL,
+    "output_calibration": "auto",
 }
 METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
-    "orthogonal": {"isotropic_scale": False, "dim_matching": "pad"},
+    # Centring (not per-dimension scaling) keeps an isometry an isometry: a rotation, an isotropic scale and a
+    # shift are recovered exactly; `span_only` leaves directions the anchors never vary along at the target mean.
+    "orthogonal": {"source_preprocessing": "center", "target_preprocessing": "center", "isotropic_scale": True,
+                   "dim_matching": "pad", "span_only": True},
     "affine": {},
     "linear": {"alpha": 1.0},
     "relative": {"alpha": 0.01},
@@ -63,6 +75,11 @@ def resolve_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
             f"dim_matching {resolved['dim_matching']!r} is not known; expected one of {list(DIM_MATCHING)}; "
             f"fix: pick one"
         )
+    if resolved["output_calibration"] not in CALIBRATIONS:
+        raise UnknownMethodError(
+            f"output_calibration {resolved['output_calibration']!r} is not known; expected one of "
+            f"{list(CALIBRATIONS)}; fix: pick one"
+        )
     if "alpha" in resolved and not float(resolved["alpha"]) >= 0:
         raise UnknownMethodError(f"alpha {resolved['alpha']!r} is negative; expected alpha >= 0; fix: pass 0 or more")
     return resolved
@@ -81,6 +98,20 @@ class LatentTranslation(nn.Module):
         self.target_prep = Preprocessor(target_dim, self.options["target_preprocessing"], tol)
         self.map = build_map(method, source_active_dim, target_active_dim, n_anchors,
                              self.options.get("dim_matching", "pad"), self.options.get("hidden_dim", 512))
+        self.register_buffer("output_center", torch.zeros(target_dim))
+        self.register_buffer("output_radius", torch.zeros(()))
+
+    def calibrate(self, target: torch.Tensor) -> None:
+        """Resolve ``output_calibration="auto"`` and store what ``spread`` needs, from the target anchors."""
+        mode = self.options["output_calibration"]
+        if mode == "auto":
+            norms = target.norm(dim=1)
+            normalised = bool(norms.std() <= NORMALISED_TOL * norms.mean()) if len(norms) > 1 else False
+            mode = self.options["output_calibration"] = "spread" if normalised else "none"
+        center = target.mean(dim=0)
+        self.output_center = center.to(self.output_center.dtype)
+        deviation = ((target - center) ** 2).sum(dim=1).mean().sqrt()
+        self.output_radius = deviation.to(self.output_radius.dtype) if mode == "spread" else torch.zeros(())
 
     @torch.inference_mode()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -88,7 +119,12 @@ class LatentTranslation(nn.Module):
         check_width(x, self.source_dim, "source")
         z = self.source_prep(x)
         z = self.map(z.to(self._map_dtype()))
-        return self.target_prep.inverse(z).to(x.dtype)
+        y = self.target_prep.inverse(z)
+        if self.options["output_calibration"] == "spread":
+            deviation = y - self.output_center.to(y.dtype)
+            length = deviation.norm(dim=1, keepdim=True).clamp_min(torch.finfo(y.dtype).tiny)
+            y = self.output_center.to(y.dtype) + deviation * (self.output_radius.to(y.dtype) / length)
+        return y.to(x.dtype)
 
     def _map_dtype(self) -> torch.dtype:
         tensor = next(self.map.buffers(), None)

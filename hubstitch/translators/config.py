@@ -22,7 +22,7 @@ from ..spaces import LatentSpaceRef
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: output calibration (tensors output_center, output_radius) and span_only
 @dataclass
 class AnchorProvenance:
     """Where the anchors came from, so that a fit can be reproduced and audited."""
@@ -54,6 +54,7 @@ class TranslatorConfig:
     metrics: dict[str, Any] = field(default_factory=dict)
     selection: dict[str, Any] | None = None
     lineage: list[dict[str, Any]] = field(default_factory=list)  # the translators a composed one was built from
+    pairing: dict[str, Any] | None = None  # how anchors were paired when not all were given: bootstrap, unsupervised
     format_version: int = FORMAT_VERSION
     hubstitch_version: str = __version__
 
@@ -89,6 +90,10 @@ class TranslatorConfig:
         if missing:
             raise ArtifactError(f"{origin} lacks {missing}; expected a complete translator config; fix: re-save it")
         values = {k: v for k, v in data.items() if k in known}
+        if version == 1:  # written before output calibration and span_only existed: they were off
+            values["options"] = {"output_calibration": "none", **values.get("options", {})}
+            if data.get("method") == "orthogonal":
+                values["options"].setdefault("span_only", False)
         try:
             values["source"] = LatentSpaceRef(**values["source"])
             values["target"] = LatentSpaceRef(**values["target"])

@@ -58,6 +58,8 @@ class Translator(nn.Module, OneCommitPush, PyTorchModelHubMixin, library_name="h
             config = TranslatorConfig.from_dict(config)
         self.config = config
         self.hub_origin: tuple[str, str] | None = None  # (repo id, commit) when loaded from the Hub
+        # (source pool rows, target pool rows) of the pseudo-anchors of a bootstrapped or unsupervised fit; not saved
+        self.pseudo_anchor_index: tuple[torch.Tensor, torch.Tensor] | None = None
         self.translation = LatentTranslation(config.method, config.source.dim, config.target.dim,
                                              config.source_active_dim, config.target_active_dim, config.n_anchors,
                                              config.options)
@@ -111,7 +113,8 @@ class Translator(nn.Module, OneCommitPush, PyTorchModelHubMixin, library_name="h
         return model.eval()
 
     def _load_checked(self, weights_path: Path) -> None:
-        tensors = load_state_checked(self, weights_path, f"method {self.config.method!r}")
+        legacy = ("translation.output_center", "translation.output_radius") if self.config.format_version < 2 else ()
+        tensors = load_state_checked(self, weights_path, f"method {self.config.method!r}", optional=legacy)
         for side, active in (("source", self.config.source_active_dim), ("target", self.config.target_active_dim)):
             kept = int(tensors[f"translation.{side}_prep.keep"].sum())
             if kept != active:

@@ -41,10 +41,43 @@ def test_known_rotation_scale_and_shift_are_recovered(gen):
     assert torch.allclose(translation(fresh), 1.7 * fresh @ q + shift, atol=1e-8)
 
 
+@pytest.mark.parametrize("scale,shift", [(1.0, 0.0), (2.5, 3.0)])
+def test_orthogonal_with_no_options_recovers_rotation_isotropic_scale_and_shift(gen, scale, shift):
+    """The defaults keep an isometry exact: Y = s X Q + b is recovered from 2,000 x 64 Gaussian latents."""
+    x = torch.randn(2000, 64, generator=gen)
+    q = random_rotation(64, gen, torch.float32)
+    b = shift * torch.randn(64, generator=gen)
+    translation = fit_translation(x, scale * x @ q + b, "orthogonal")
+    fresh = torch.randn(500, 64, generator=gen)
+    expected = scale * fresh @ q + b
+    relative_error = float((translation(fresh) - expected).norm() / expected.norm())
+    assert relative_error < 1e-5
+    # per-dimension standardisation (the old default, still an option) breaks the isometry
+    standard = fit_translation(x, scale * x @ q + b, "orthogonal", source_preprocessing="standard",
+                               target_preprocessing="standard")
+    assert float((standard(fresh) - expected).norm() / expected.norm()) > 1e-3
+
+
+def test_span_only_leaves_unseen_directions_at_the_target_mean(gen):
+    """With fewer anchors than dimensions the rotation is fitted on their span; the rest is not guessed."""
+    d, n = 32, 12
+    q = random_rotation(d, gen)
+    x = torch.randn(n, d, generator=gen, dtype=torch.float64)
+    y = x @ q + 1.0
+    translation = fit_translation(x, y, "orthogonal")
+    assert torch.allclose(translation(x), y, atol=1e-10)  # the anchors themselves are exact
+    basis = torch.linalg.qr((x - x.mean(dim=0)).T)[0]  # the anchors' (centred) span
+    outside = torch.randn(5, d, generator=gen, dtype=torch.float64)
+    outside = outside - (outside @ basis) @ basis.T
+    assert torch.allclose(translation(x.mean(dim=0) + outside), y.mean(dim=0).expand(5, d), atol=1e-10)
+    completed = fit_translation(x, y, "orthogonal", span_only=False)  # the classic completion guesses
+    assert not torch.allclose(completed(x.mean(dim=0) + outside), y.mean(dim=0).expand(5, d), atol=1e-3)
+
+
 def test_orthogonal_without_scale_keeps_norms(gen):
     x = torch.randn(300, 20, generator=gen, dtype=torch.float64)
     y = 5 * x @ random_rotation(20, gen)
-    translation = fit_translation(x, y, "orthogonal", **NONE)
+    translation = fit_translation(x, y, "orthogonal", isotropic_scale=False, **NONE)
     assert float(translation.map.scale) == 1.0
     assert torch.allclose(translation(x).norm(dim=1), x.norm(dim=1))
 

@@ -44,10 +44,55 @@ def test_auto_picks_the_argmax_of_its_recorded_cross_validation_scores(gen):
     assert report["folds"] == 5 and all({"top1", "cosine"} <= set(r) for r in scored)
 
 
+def test_auto_searches_preprocessing_and_scaling_at_a_bounded_cost(gen):
+    x = torch.randn(600, 16, generator=gen)
+    q = random_rotation(16, gen, torch.float32)
+    y = 3 * x @ q + 1.0
+    translator = hubstitch.fit_translator(x, y, method="auto")
+    report = translator.config.selection
+    searched = {(r["method"], r["options"].get("source_preprocessing"), r["options"].get("isotropic_scale"))
+                for r in report["candidates"]}
+    for spec in ("none", "center", "standard", "l2", "center+l2", "standard+l2"):
+        assert {("orthogonal", spec, True), ("orthogonal", spec, False), ("affine", spec, None)} <= searched
+    search = report["search"]
+    assert search["candidates"] == len(report["candidates"]) == 72
+    assert search["fits"] < search["full_cross_validation_fits"] / 2  # successive halving
+    assert all("score" in r and r["round"] >= 1 for r in report["candidates"])
+    finalists = [r for r in report["candidates"] if r["folds"] == report["folds"]]
+    assert 3 <= len(finalists) < 72
+    assert max(finalists, key=lambda r: r["score"])["options"] == report["chosen"]["options"]
+    # the chosen candidate recovers the isometry with its shift
+    fresh = torch.randn(100, 16, generator=gen)
+    assert torch.allclose(translator(fresh), 3 * fresh @ q + 1.0, atol=1e-3)
+
+
+def test_options_given_to_auto_fix_that_axis_of_the_search(gen):
+    x = torch.randn(200, 8, generator=gen)
+    y = x @ random_rotation(8, gen, torch.float32)
+    report = hubstitch.fit_translator(x, y, method="auto", alpha=3.0, source_preprocessing="center",
+                                      target_preprocessing="center").config.selection
+    assert {r["options"].get("alpha", 3.0) for r in report["candidates"]} == {3.0}
+    assert len(report["candidates"]) == 5  # orthogonal x2, linear, affine, relative
+    translator = hubstitch.fit_translator(x, y, method="auto", alpha=3.0)
+    assert translator.config.options["source_preprocessing"] in ("none", "center", "standard", "l2", "center+l2",
+                                                                  "standard+l2")
+
+
+def _norm_invariant(row):
+    return row["method"] == "relative" or "l2" in row["options"].get("source_preprocessing", "")
+
+
 def test_auto_follows_the_data_not_one_rule(gen):
-    # Where only directions matter, the cosine relative representation wins.
+    # Where only directions matter, a candidate that ignores the source norm wins (L2 preprocessing or the
+    # cosine relative representation), well ahead of the best one that reads the norm.
     x, y = _direction_only(gen, 200)
-    assert hubstitch.fit_translator(x, y, method="auto").config.method == "relative"
+    translator = hubstitch.fit_translator(x, y, method="auto")
+    report = translator.config.selection
+    assert _norm_invariant(report["chosen"])
+    scored = [r for r in report["candidates"] if "score" in r]
+    best_invariant = max(r["cosine"] for r in scored if _norm_invariant(r))
+    assert best_invariant > 0.999
+    assert max(r["cosine"] for r in scored if not _norm_invariant(r)) < best_invariant - 0.02
     # Where the map is a general linear one with plenty of anchors, a linear least-squares method wins and
     # an orthogonal map (which cannot shear) scores lower.
     x = torch.randn(1000, 32, generator=gen)

@@ -46,11 +46,42 @@ def test_save_and_reload_reproduce_outputs_bit_for_bit(gen, tmp_path, method):
     assert reloaded.config == translator.config
 
 
+def test_a_format_1_translator_loads_with_calibration_off(gen, tmp_path):
+    """Artifacts written before output calibration (format 1: no output tensors, no such option) still load."""
+    translator, x = _fit(gen, "orthogonal", output_calibration="none", span_only=False)
+    translator.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["format_version"] = 1
+    del config["options"]["output_calibration"], config["options"]["span_only"]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    tensors = load_file(str(tmp_path / "model.safetensors"))
+    del tensors["translation.output_center"], tensors["translation.output_radius"]
+    save_file(tensors, str(tmp_path / "model.safetensors"))
+    reloaded = Translator.from_pretrained(tmp_path)
+    assert reloaded.config.options["output_calibration"] == "none" and not reloaded.config.options["span_only"]
+    assert torch.equal(reloaded(x), translator(x))
+
+
+def test_spread_calibration_is_on_for_a_normalised_target_space_only(gen):
+    x = torch.randn(400, 16, generator=gen)
+    y = torch.nn.functional.normalize(x @ torch.randn(16, 24, generator=gen) + 0.5, dim=1)
+    normalised = hubstitch.fit_translator(x, y, method="linear", alpha=100.0)
+    assert normalised.config.options["output_calibration"] == "spread"
+    out = normalised(x)
+    center = y.mean(dim=0)
+    radius = float(((y - center) ** 2).sum(dim=1).mean().sqrt())
+    assert torch.allclose((out - center).norm(dim=1), torch.full((400,), radius), atol=1e-4)
+    plain = hubstitch.fit_translator(x, 3 * y, method="linear", alpha=100.0)  # norms 3, still constant
+    assert plain.config.options["output_calibration"] == "spread"
+    assert hubstitch.fit_translator(x, y * torch.rand(400, 1, generator=gen) + 1, method="linear",
+                                    ).config.options["output_calibration"] == "none"
+
+
 def test_config_and_safetensors_metadata_name_source_and_target(gen, tmp_path):
     translator, _ = _fit(gen, "linear")
     translator.save_pretrained(tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
-    assert config["library_name"] == "hubstitch" and config["format_version"] == 1
+    assert config["library_name"] == "hubstitch" and config["format_version"] == 2
     assert config["method"] == "linear" and config["options"]["alpha"] == 3.0
     assert config["source"]["model_id"] == "org/source" and config["source"]["revision"] == "a" * 40
     assert config["source_active_dim"] == 23 and config["preprocessing"]["source_dead_dims"] == [5]
@@ -145,7 +176,7 @@ def test_keep_mask_that_disagrees_with_active_dims_is_refused(gen, tmp_path):
 
 @pytest.mark.parametrize("change,message", [
     ({"method": "sinkhorn"}, "method 'sinkhorn'.*expected one of"),
-    ({"format_version": 99}, "format_version 99, newer than 1.*upgrade"),
+    ({"format_version": 99}, "format_version 99, newer than 2.*upgrade"),
     ({"format_version": "1"}, "format_version '1'; expected an integer"),
 ])
 def test_unknown_method_and_newer_format_are_refused(gen, tmp_path, change, message):
