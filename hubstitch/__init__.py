@@ -32,6 +32,7 @@ from .translators.composition import compose
 from .translators.config import AnchorProvenance, TranslatorConfig
 from .translators.fit import fit_translator, fit_translator_from_statistics
 from .translators.translator import Translator
+from .translators.unsupervised import fit_unsupervised
 
 _LAZY = {  # these import transformers / datasets, which take seconds: loaded on first use
     "Encoder": "encoders.encoder", "AnchorSet": "data.anchors", "ClassifierHead": "heads.head",
@@ -52,5 +53,6 @@ __all__ = [*_LAZY,
     "AnchorCountError", "AnchorProvenance", "AnchorStatistics", "ArtifactError", "DimensionError",
     "HubstitchError", "HubstitchValueError", "LatentSpaceRef", "LatentsError", "RelativeProjection",
     "StreamingNotSupportedError", "Translator", "TranslatorConfig", "UnknownMethodError", "compose", "fit_translator",
-    "fit_translator_from_statistics", "metrics", "relative_projection", "relative_representation", "__version__",
+    "fit_translator_from_statistics", "fit_unsupervised", "metrics", "relative_projection", "relative_representation",
+    "__version__",
 ]

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..errors import HubstitchValueError
 from .common import (
     METHOD_CHOICES,
     add_common_options,
@@ -31,6 +32,11 @@ def _cmd_fit_latents(args: argparse.Namespace) -> None:
     options: dict[str, Any] = {}
     if args.alpha is not None:
         options["alpha"] = args.alpha
+    if bool(args.unpaired_source) != bool(args.unpaired_target):
+        raise HubstitchValueError("--unpaired-source and --unpaired-target go together; fix: give both files")
+    if args.unpaired_source:
+        options.update(unpaired_source=load_latents(args.unpaired_source),
+                       unpaired_target=load_latents(args.unpaired_target))
     translator = fit_translator(load_latents(args.source), load_latents(args.target), method=args.method,
                                 holdout=args.holdout, seed=args.seed, source_ref=args.source_id,
                                 target_ref=args.target_id, **options)
@@ -45,16 +51,28 @@ def _cmd_fit(args: argparse.Namespace) -> None:
     from ..data.anchors import AnchorSet
     from ..data.workflow import fit_from_encoders
 
+    if args.anchors is None and not (args.unpaired_source and args.unpaired_target):
+        raise HubstitchValueError("hubstitch fit needs --anchors, or --unpaired-source and --unpaired-target (or "
+                                  "all three); fix: name the anchor dataset or the two unpaired pools")
+    if bool(args.unpaired_source) != bool(args.unpaired_target):
+        raise HubstitchValueError("--unpaired-source and --unpaired-target go together; fix: give both pools")
     source = load_encoder(args.source, args.source_pooling, args.source_layer, args)
     target = load_encoder(args.target, args.target_pooling, args.target_layer, args)
-    anchors = AnchorSet.load(args.anchors, source_column=args.source_column, target_column=args.target_column,
-                             label_column=args.label_column, config=args.config, split=args.split,
-                             revision=args.revision)
+    common = {"config": args.config, "split": args.split, "revision": args.revision}
+    anchors = None if args.anchors is None else AnchorSet.load(
+        args.anchors, source_column=args.source_column, target_column=args.target_column,
+        label_column=args.label_column, **common)
+    unpaired = None
+    if args.unpaired_source:  # each pool read like --anchors: the source column, the target column for the target
+        unpaired = (AnchorSet.load(args.unpaired_source, source_column=args.source_column, **common),
+                    AnchorSet.load(args.unpaired_target, source_column=args.target_column or args.source_column,
+                                   **common))
     options: dict[str, Any] = {} if args.alpha is None else {"alpha": args.alpha}
     holdout = int(args.holdout) if args.holdout >= 1 else args.holdout
     translator = fit_from_encoders(source, target, anchors, n=args.n, selection=args.selection, holdout=holdout,
                                    seed=args.seed, method=args.method, cache=latent_cache(args),
-                                   batch_size=args.batch_size, progress=not args.quiet, **options)
+                                   batch_size=args.batch_size, progress=not args.quiet, unpaired=unpaired,
+                                   **options)
     translator.save_pretrained(args.out)
     config, metrics = translator.config, translator.config.metrics
     emit_translator_summary({"out": str(args.out), "method": config.method, "options": config.options,
@@ -72,8 +90,6 @@ def _cmd_train_head(args: argparse.Namespace) -> None:
     encoder = load_encoder(args.encoder, args.pooling, args.layer, args)
     expected = "image" if args.image_column else "text"
     if encoder.modality != expected:
-        from ..errors import HubstitchValueError
-
         raise HubstitchValueError(f"--{expected}-column was given but {args.encoder} encodes {encoder.modality}; "
                                   f"fix: pass --{encoder.modality}-column, or a {expected} encoder")
     data = AnchorSet.load(args.dataset, source_column=column, label_column=args.label_column, config=args.config,
@@ -125,13 +141,23 @@ def register(sub) -> None:
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--source-id", default=None, help="Hub id of the source encoder (recorded in the card)")
     fit.add_argument("--target-id", default=None, help="Hub id of the target encoder (recorded in the card)")
+    fit.add_argument("--unpaired-source", default=None, metavar="FILE",
+                     help="latents of items only the source encoder saw: pseudo-anchors grow from these pools")
+    fit.add_argument("--unpaired-target", default=None, metavar="FILE",
+                     help="latents of items only the target encoder saw")
     fit.add_argument("--format", choices=["text", "json"], default="text")
     fit.set_defaults(func=_cmd_fit_latents)
 
     fit = sub.add_parser("fit", help="fit a translator between two checkpoints on an anchor dataset")
     fit.add_argument("source", help="Hub id or folder, optionally id@revision and :text / :image")
     fit.add_argument("target", help="Hub id or folder, optionally id@revision and :text / :image")
-    fit.add_argument("--anchors", required=True, help="Hub dataset id, dataset folder, CSV / JSONL, or image folder")
+    fit.add_argument("--anchors", default=None, help="Hub dataset id, dataset folder, CSV / JSONL, or image folder "
+                                                       "(paired anchors; leave out for an unsupervised fit)")
+    fit.add_argument("--unpaired-source", default=None, metavar="DATASET",
+                     help="items seen by the source encoder only (its --source-column): pseudo-anchors grow from "
+                          "these and --unpaired-target")
+    fit.add_argument("--unpaired-target", default=None, metavar="DATASET",
+                     help="items seen by the target encoder only (its --target-column, else --source-column)")
     fit.add_argument("--config", default=None)
     fit.add_argument("--split", default="train")
     fit.add_argument("--revision", default=None, help="dataset revision")

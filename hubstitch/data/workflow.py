@@ -17,8 +17,10 @@ from typing import Any
 import torch
 
 from ..encoders.encoder import Encoder
+from ..errors import HubstitchValueError
 from ..translators.fit import fit_translator
 from ..translators.translator import Translator
+from ..translators.unsupervised import fit_unsupervised
 from .anchors import AnchorSet
 from .latent_cache import LatentCache
 
@@ -39,11 +41,40 @@ def encode_set(encoder: Encoder, anchors: AnchorSet, side: str, cache: LatentCac
     return cache.get_or_encode(encoder.ref, anchors.provenance.fingerprint, column, anchors.rows(), encode)
 
 
-def fit_from_encoders(source: Encoder, target: Encoder, anchors: AnchorSet, *, n: int | None = None,
+def encode_unpaired(source: Encoder, target: Encoder, unpaired: AnchorSet | tuple[AnchorSet, AnchorSet],
+                    cache: LatentCache | None = None, batch_size: int = 32,
+                    progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Latents of unpaired pools: one `AnchorSet` (its source column through `source`, its target column, or the
+    same one, through `target`; rows are not taken as pairs) or a pair of them (each one's source column)."""
+    if isinstance(unpaired, AnchorSet):
+        return (encode_set(source, unpaired, "source", cache, batch_size, progress),
+                encode_set(target, unpaired, "target", cache, batch_size, progress))
+    if not (isinstance(unpaired, tuple) and len(unpaired) == 2 and all(isinstance(u, AnchorSet) for u in unpaired)):
+        raise HubstitchValueError(f"unpaired is a {type(unpaired).__name__}; expected an AnchorSet or a tuple of two "
+                                  f"(source pool, target pool); fix: load them with AnchorSet.load")
+    return (encode_set(source, unpaired[0], "source", cache, batch_size, progress),
+            encode_set(target, unpaired[1], "source", cache, batch_size, progress))
+
+
+def fit_from_encoders(source: Encoder, target: Encoder, anchors: AnchorSet | None, *, n: int | None = None,
                       selection: str = "random", holdout: float | int = 0.2, seed: int = 0, method: str = "auto",
                       cache: LatentCache | None = None, batch_size: int = 32, progress: bool = True,
+                      unpaired: AnchorSet | tuple[AnchorSet, AnchorSet] | None = None,
                       **options: Any) -> Translator:
-    """Split off `holdout`, select `n` anchors by `selection`, encode both sides (cached), fit and evaluate."""
+    """Split off `holdout`, select `n` anchors by `selection`, encode both sides (cached), fit and evaluate.
+
+    With `unpaired` pools (`encode_unpaired`), the anchors are seeds that pseudo-anchors grow from; with
+    `anchors=None` as well, the fit is unsupervised (`hubstitch.fit_unsupervised`; ``auto`` then means
+    ``orthogonal``).
+    """
+    pools = None if unpaired is None else encode_unpaired(source, target, unpaired, cache, batch_size, progress)
+    if anchors is None:
+        if pools is None:
+            raise HubstitchValueError("no anchors and no unpaired pools; fix: pass anchors, unpaired pools, or both")
+        return fit_unsupervised(*pools, method="orthogonal" if method == "auto" else method, seed=seed,
+                                source_ref=source.ref, target_ref=target.ref, **options)
+    if pools is not None:
+        options.update(unpaired_source=pools[0], unpaired_target=pools[1])
     pool, heldout = anchors.split_holdout(holdout, seed=seed)
     n = n or len(pool)
     features = None

@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import AnchorCountError, HubstitchValueError, UnknownMethodError
+from .clustering import kmeans
 
 SELECTIONS = ("random", "stratified", "kmeans", "farthest")
 
@@ -68,16 +69,7 @@ def _stratified(labels: torch.Tensor, n: int, gen: torch.Generator) -> torch.Ten
 
 
 def _kmeans_medoids(x: torch.Tensor, k: int, gen: torch.Generator, steps: int) -> torch.Tensor:
-    centroids = x[torch.randint(len(x), (1,), generator=gen)]
-    for _ in range(1, k):  # k-means++ seeding
-        d2 = torch.cdist(x, centroids).min(dim=1).values ** 2
-        probs = d2 / d2.sum() if float(d2.sum()) > 0 else torch.full_like(d2, 1 / len(d2))
-        centroids = torch.cat([centroids, x[torch.multinomial(probs, 1, generator=gen)]])
-    for _ in range(steps):
-        assign = torch.cdist(x, centroids).argmin(dim=1)
-        sums = torch.zeros_like(centroids).index_add_(0, assign, x)
-        counts = torch.bincount(assign, minlength=k).unsqueeze(1)
-        centroids = torch.where(counts > 0, sums / counts.clamp_min(1), centroids)
+    centroids, _ = kmeans(x, k, gen, steps)
     distances = torch.cdist(centroids, x)
     chosen: list[int] = []
     taken = torch.zeros(len(x), dtype=torch.bool)

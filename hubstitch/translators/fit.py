@@ -18,12 +18,13 @@ from typing import Any
 import torch
 from huggingface_hub.utils import tqdm
 
-from ..errors import HubstitchValueError, StreamingNotSupportedError
+from ..errors import AnchorCountError, HubstitchValueError, StreamingNotSupportedError
+from ..math.bootstrap import bootstrap_pairs
 from ..math.estimators import fit_translation, fit_translation_from_statistics
 from ..math.selection import default_candidates, select_method
 from ..math.statistics import SufficientStatistics
 from ..math.translation import LatentTranslation, resolve_options
-from ..math.validation import as_pair
+from ..math.validation import as_latents, as_pair, check_width
 from ..spaces import LatentSpaceRef
 from .config import AnchorProvenance, TranslatorConfig
 from .translator import Translator
@@ -97,14 +98,20 @@ def fit_translator(source, target, method: str = "auto", *, holdout: float | int
                    eval_target=None, seed: int = 0, source_ref: LatentSpaceRef | dict | str | None = None,
                    target_ref: LatentSpaceRef | dict | str | None = None,
                    anchors: AnchorProvenance | dict | None = None, folds: int = 5,
-                   candidates: list[tuple[str, dict[str, Any]]] | None = None, **options: Any) -> Translator:
+                   candidates: list[tuple[str, dict[str, Any]]] | None = None, unpaired_source=None,
+                   unpaired_target=None, **options: Any) -> Translator:
     """Fit a translator from `source` latents (n, d_s) to parallel `target` latents (n, d_t).
 
     Args:
         method: ``"orthogonal"``, ``"affine"``, ``"linear"``, ``"relative"``, ``"mlp"`` or ``"auto"`` (k-fold
-            cross-validation over the methods and their ``alpha``; the scores are kept in ``config.selection``).
+            cross-validation over the methods, their options and the preprocessing; the scores are kept in
+            ``config.selection``).
         holdout: fraction (float) or count (int) of the anchors kept out of the fit and used for the held-out
             metrics in ``config.metrics``; or pass `eval_source` / `eval_target` pairs instead.
+        unpaired_source, unpaired_target: latents of items seen by one encoder only (the pairing unknown; the
+            pools may or may not hold the same items). The anchors are then seeds: pseudo-anchors are grown from
+            the pools (`hubstitch.math.bootstrap`) and the final fit uses seeds and pseudo-anchors; the rounds
+            are recorded in ``config.pairing``.
         source_ref, target_ref: which encoder each side comes from (a Hub id, a dict or a `LatentSpaceRef`).
         anchors: provenance of the anchor set (`AnchorProvenance` or dict).
         options: method options, e.g. ``alpha=10.0``, ``isotropic_scale=True``, ``source_preprocessing="center"``.
@@ -118,10 +125,44 @@ def fit_translator(source, target, method: str = "auto", *, holdout: float | int
         if eval_x is not None:
             raise HubstitchValueError("holdout and eval_source/eval_target both given; fix: use one of them")
         x, y, eval_x, eval_y = _split_holdout(x, y, holdout, seed)
+    pairing, pseudo = None, None
+    if unpaired_source is not None or unpaired_target is not None:
+        x, y, pairing, pseudo = _with_pseudo_anchors(x, y, unpaired_source, unpaired_target)
+    translator = _fit_pairs(x, y, method, seed, folds, candidates, options, source_ref, target_ref, anchors,
+                            pairing)
+    translator.pseudo_anchor_index = pseudo
+    _record_metrics(translator, eval_x, eval_y)
+    return translator
+
+
+def _with_pseudo_anchors(x: torch.Tensor, y: torch.Tensor, unpaired_source, unpaired_target):
+    """Seeds plus the pseudo-anchors grown from the pools: (x, y, the pairing record, the pools' indices)."""
+    if unpaired_source is None or unpaired_target is None:
+        raise HubstitchValueError("unpaired_source and unpaired_target go together; fix: pass both pools")
+    pool_x, pool_y = as_latents(unpaired_source, "unpaired source"), as_latents(unpaired_target, "unpaired target")
+    check_width(pool_x, x.shape[1], "unpaired source")
+    check_width(pool_y, y.shape[1], "unpaired target")
+    if x.shape[0] < 2:
+        raise AnchorCountError(f"bootstrapping from unpaired pools got {x.shape[0]} seed pairs; it needs at least 2; "
+                               f"fix: add seed pairs, or fit without any with hubstitch.fit_unsupervised")
+    result = bootstrap_pairs(x, y, pool_x, pool_y)
+    pairing = {"mode": "bootstrap", "seed_pairs": int(x.shape[0]), "unpaired_source": int(pool_x.shape[0]),
+               "unpaired_target": int(pool_y.shape[0]), "pseudo_anchors": len(result.source_index),
+               "matching": "each item's CSLS nearest neighbour (k=10), both directions",
+               "rounds": result.rounds, "converged": result.converged}
+    logger.info("bootstrap: %d seeds + %d pseudo-anchors after %d rounds", x.shape[0], len(result.source_index),
+                len(result.rounds))
+    x = torch.cat([x, pool_x[result.source_index].to(x.dtype)])
+    y = torch.cat([y, pool_y[result.target_index].to(y.dtype)])
+    return x, y, pairing, (result.source_index, result.target_index)
+
+
+def _fit_pairs(x, y, method, seed, folds, candidates, options, source_ref, target_ref, anchors,
+               pairing) -> Translator:
     selection = None
     if method == "auto":
         if candidates is None and x.shape[0] * (folds - 1) / folds > RELATIVE_AUTO_LIMIT:
-            candidates = [c for c in default_candidates() if c[0] != "relative"]
+            candidates = [c for c in default_candidates(x, **options) if c[0] != "relative"]
         method, options, selection = select_method(x, y, candidates=candidates, folds=folds, seed=seed, **options)
         logger.info("auto chose %s %s", method, {k: v for k, v in options.items() if k == "alpha"})
     progress = None
@@ -138,7 +179,7 @@ def fit_translator(source, target, method: str = "auto", *, holdout: float | int
             bar.close()
     translator = _wrap(translation, _ref(source_ref, x.shape[1]), _ref(target_ref, y.shape[1]),
                        _provenance(anchors), x.shape[0], selection)
-    _record_metrics(translator, eval_x, eval_y)
+    translator.config.pairing = pairing
     return translator
 
 

@@ -42,6 +42,26 @@ def test_fit_latents_from_npy_and_safetensors(tmp_path, gen):
     assert config.source.model_id == "org/a" and config.metrics["n_heldout"] == 80
 
 
+def test_fit_latents_with_unpaired_pools_records_the_bootstrap(tmp_path, gen):
+    centers = 4 * torch.randn(10, 12, generator=gen)
+    x = centers[torch.randint(10, (500,), generator=gen)] + torch.randn(500, 12, generator=gen)
+    y = x @ torch.linalg.qr(torch.randn(12, 12, generator=gen))[0]
+    np.save(tmp_path / "seeds_x.npy", x[:10].numpy())
+    np.save(tmp_path / "seeds_y.npy", y[:10].numpy())
+    np.save(tmp_path / "pool_x.npy", x[10:].numpy())
+    np.save(tmp_path / "pool_y.npy", y[10:][torch.randperm(490, generator=gen)].numpy())
+    result = _run("fit-latents", str(tmp_path / "seeds_x.npy"), str(tmp_path / "seeds_y.npy"), "--method",
+                  "orthogonal", "--holdout", "0", "--unpaired-source", str(tmp_path / "pool_x.npy"),
+                  "--unpaired-target", str(tmp_path / "pool_y.npy"), "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    config = Translator.from_pretrained(tmp_path / "out").config
+    assert config.pairing["mode"] == "bootstrap" and config.pairing["pseudo_anchors"] > 400
+    assert config.n_anchors == 10 + config.pairing["pseudo_anchors"]
+    one = _run("fit-latents", str(tmp_path / "seeds_x.npy"), str(tmp_path / "seeds_y.npy"), "--unpaired-source",
+               str(tmp_path / "pool_x.npy"), "--out", str(tmp_path / "o2"))
+    assert one.returncode == 1 and "--unpaired-source and --unpaired-target go together" in one.stderr
+
+
 def test_errors_exit_non_zero_with_one_line(tmp_path):
     np.save(tmp_path / "x.npy", np.ones((10, 3), dtype=np.int64))
     result = _run("fit-latents", str(tmp_path / "x.npy"), str(tmp_path / "x.npy"), "--out", str(tmp_path / "o"))

@@ -87,3 +87,21 @@ def test_train_head_then_errors(tiny, sentences, tmp_path):
                         tmp_path / "z", cache=tmp_path / "cache")
     assert missing_repo.returncode == 1 and missing_repo.stderr.count("\n") == 1
     assert "not in the local Hub cache" in missing_repo.stderr
+
+
+def test_fit_with_unpaired_pools_and_without_anchors(tiny, sentences, tmp_path):
+    seeded = _run("fit", tiny["bert"], tiny["bert-2"], "--anchors", sentences, "--n", 8, "--holdout", 0,
+                  "--method", "orthogonal", "--unpaired-source", sentences, "--unpaired-target", sentences,
+                  "--out", tmp_path / "seeded", "--format", "json", cache=tmp_path / "cache")
+    assert seeded.returncode == 0, seeded.stderr
+    config = Translator.from_pretrained(tmp_path / "seeded").config
+    assert config.pairing["mode"] == "bootstrap" and config.pairing["seed_pairs"] == 8
+    assert config.pairing["unpaired_source"] == config.pairing["unpaired_target"] == 60
+    unsupervised = _run("fit", tiny["bert"], tiny["bert-2"], "--unpaired-source", sentences, "--unpaired-target",
+                        sentences, "--out", tmp_path / "zero", cache=tmp_path / "cache")
+    assert unsupervised.returncode == 0, unsupervised.stderr
+    config = Translator.from_pretrained(tmp_path / "zero").config
+    assert config.pairing["mode"] == "unsupervised" and config.pairing["seed_pairs"] == 0
+    assert config.method == "orthogonal" and config.source.dim == 32 and config.target.dim == 48
+    neither = _run("fit", tiny["bert"], tiny["bert-2"], "--out", tmp_path / "x", cache=tmp_path / "cache")
+    assert neither.returncode == 1 and "needs --anchors, or --unpaired-source and --unpaired-target" in neither.stderr
