@@ -3,8 +3,9 @@
 1. text -> text, BBC News (2,225 articles, 5 classes, stratified 60/40 split, seed 0): all-MiniLM-L6-v2 <->
    all-mpnet-base-v2, both directions. A linear head is trained on the *target* space's training articles only.
    Rows: native (head on target latents), absolute baseline (source latents zero-padded / truncated into the head,
-   no translator), stitched through translators fitted with `orthogonal` (default standard scaling, and
-   `orthogonal-centred`: centring only, as the published recipe does), `affine`, `linear`, `mlp` and `auto`,
+   no translator), stitched through translators fitted with their defaults: `orthogonal` (centring, isotropic
+   scale, span only, output calibration), `orthogonal-standard` (the 0.1 defaults: per-dimension standard scaling,
+   no scale, the rotation completed, no calibration), `affine`, `linear`, `mlp` and `auto` (with its search cost),
    and `relative` (a head trained on the target's centred cosine relative representation w.r.t. the anchors;
    the source is projected onto its own encoding of the same anchors). Anchors N in {16, 64, 256, 1024} drawn at
    random from the training articles, 5 draws each: mean +- std of accuracy and of stitched / native.
@@ -19,6 +20,8 @@
    is deterministic, so its draws coincide).
 4. latentis 0.0.8 Procrustes on the same latents and anchors, side by side with hubstitch `orthogonal`:
    stitched accuracy and fit time (alternated in one process).
+5. Few, no or shifted anchors (`pairing.py`): 16 seed pairs + unpaired pools (overlapping and disjoint), zero
+   anchors (`fit_unsupervised`), and anchors drawn from three of the five classes only.
 
 Texts are truncated to 128 tokens for both text encoders (MPNet at its full 384 tokens takes > 18 minutes for the
 2,225 articles on a 2-core machine); latents are cached in the latent cache, so reruns take minutes.
@@ -38,6 +41,7 @@ import sys
 import time
 from pathlib import Path
 
+import pairing
 import torch
 
 from hubstitch.errors import AnchorCountError
@@ -48,9 +52,11 @@ MINILM, MPNET = "sentence-transformers/all-MiniLM-L6-v2", "sentence-transformers
 SHORT = {MINILM: "MiniLM", MPNET: "MPNet"}
 MAX_LENGTH = 128
 TEXT_NS, IMAGE_NS = (16, 64, 256, 1024), (100, 500, 1000, 2000)
-TEXT_METHODS = ("orthogonal", "orthogonal-centred", "affine", "linear", "mlp", "auto")
-# a row name -> (method, options): the same estimator with a documented non-default option
-VARIANTS = {"orthogonal-centred": ("orthogonal", {"source_preprocessing": "center", "target_preprocessing": "center"})}
+TEXT_METHODS = ("orthogonal", "orthogonal-standard", "affine", "linear", "mlp", "auto")
+# a row name -> (method, options): the same estimator with documented non-default options
+VARIANTS = {"orthogonal-standard": ("orthogonal", {"source_preprocessing": "standard",
+                                                   "target_preprocessing": "standard", "isotropic_scale": False,
+                                                   "span_only": False, "output_calibration": "none"})}
 IMAGE_METHODS = ("orthogonal", "affine", "linear", "mlp", "auto")
 SELECTIONS, SELECTION_NS = ("random", "stratified", "kmeans", "farthest"), (16, 64)
 IMAGE_POOL, IMAGE_TEST = 4000, 2000
@@ -110,10 +116,10 @@ def mean_std(values: list[float]) -> dict:
 
 # ----------------------------------------------------------------------------------------------- the stitches
 def stitched_accuracy(method: str, head_native, xs, xt, anchors, train, test, labels, items,
-                      seed: int) -> tuple[float, float]:
+                      seed: int) -> tuple[float, float, dict]:
     """(accuracy on `test` of the source latents through `method` (a translator, or `relative`), accuracy of the
     same head on the target's own latents (for `relative`: the relative head on the target's relative
-    representation, whose 16 to 1024 features limit it at small N))."""
+    representation, whose 16 to 1024 features limit it at small N), the auto search's cost and choice)."""
     import hubstitch
     from hubstitch.heads.relative import fit_relative_head, relative_inputs
 
@@ -122,13 +128,19 @@ def stitched_accuracy(method: str, head_native, xs, xt, anchors, train, test, la
                                  seed=seed, **HEAD_OPTIONS)
         stitched = accuracy(head, relative_inputs(head, xs[test], xs[anchors]), labels[test])
         native = accuracy(head, relative_inputs(head, xt[test], xt[anchors]), labels[test])
+        return stitched, native, {}
     else:
         name, options = VARIANTS.get(method, (method, {}))
         translator = hubstitch.fit_translator(xs[anchors], xt[anchors], method=name, seed=seed, **options)
         with torch.no_grad():
             stitched = accuracy(head_native, translator(xs[test]), labels[test])
         native = accuracy(head_native, xt[test], labels[test])
-    return stitched, native
+    selection = translator.config.selection
+    if not selection:
+        return stitched, native, {}
+    chosen = selection["chosen"]
+    return stitched, native, {"search": selection["search"],
+                              "chosen": f"{chosen['method']} {chosen['options'].get('source_preprocessing')}"}
 
 
 def text_pairs(data: dict):
@@ -153,13 +165,15 @@ def text_to_text(data: dict, draws: int, ns=TEXT_NS, methods=TEXT_METHODS + ("re
         logger.info("%s: native %.3f, absolute baseline %.3f", pair, native, absolute)
         for n in ns:
             for method in methods:
-                accs, natives, times, anchor_rows = [], [], [], []
+                accs, natives, times, anchor_rows, searches = [], [], [], [], []
                 try:
                     for draw in range(draws):
                         anchors = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(draw))[:n]]
                         start = time.perf_counter()
-                        stitched, same_shape_native = stitched_accuracy(method, head, xs, xt, anchors, train, test,
-                                                                        labels, items, draw)
+                        stitched, same_shape_native, search = stitched_accuracy(method, head, xs, xt, anchors, train,
+                                                                                test, labels, items, draw)
+                        if search:
+                            searches.append(search)
                         times.append(time.perf_counter() - start)
                         accs.append(stitched)
                         natives.append(same_shape_native)
@@ -172,6 +186,12 @@ def text_to_text(data: dict, draws: int, ns=TEXT_NS, methods=TEXT_METHODS + ("re
                              "same_shape_native": mean_std(natives),
                              "ratio_to_same_shape": mean_std([a / b for a, b in zip(accs, natives, strict=True)]),
                              "seconds": statistics.fmean(times), "anchors": anchor_rows})
+                if searches:
+                    rows[-1]["search"] = {"fits": statistics.fmean(s["search"]["fits"] for s in searches),
+                                          "full_cross_validation_fits": searches[0]["search"][
+                                              "full_cross_validation_fits"],
+                                          "seconds": statistics.fmean(s["search"]["seconds"] for s in searches),
+                                          "chosen": [s["chosen"] for s in searches]}
                 logger.info("%s N=%d %-10s acc %.3f +- %.3f  ratio %.3f", pair, n, method,
                             rows[-1]["accuracy"]["mean"], rows[-1]["accuracy"]["std"], rows[-1]["ratio"]["mean"])
     return rows
@@ -379,7 +399,37 @@ def plots(result: dict, out: Path = RESULTS) -> list[str]:
             ax.legend()
         row[0].set_ylabel("test accuracy")
     written.append(_save(fig, out / "stitching_selection.png"))
+    if "bootstrap" in result:
+        written.append(_save(few_anchor_figure(result, plt), out / "stitching_few_anchors.png"))
     return written
+
+
+def few_anchor_figure(result: dict, plt):
+    """Stitched / native per pair: 16 anchors alone, with pools, zero anchors, and class-shifted anchors."""
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    pairs = ("MiniLM -> MPNet", "MPNet -> MiniLM")
+    bars = {}
+    for pair in pairs:
+        boot = {(r["pools"], r["method"]): r for r in result["bootstrap"] if r["pair"] == pair}
+        shift = {r["method"]: r for r in result["class_shift"] if r["pair"] == pair}
+        zero = next(r for r in result["zero_anchors"] if r["pair"] == pair)
+        bars.setdefault("16 anchors (auto)", []).append(boot[("overlapping", "auto")]["seeds_only_ratio"]["mean"])
+        bars.setdefault("16 + overlapping pools", []).append(boot[("overlapping", "auto")]["ratio"]["mean"])
+        bars.setdefault("16 + disjoint pools", []).append(boot[("disjoint", "auto")]["ratio"]["mean"])
+        bars.setdefault("zero anchors", []).append(zero["ratio"])
+        bars.setdefault("256 from 3 classes, held-out classes", []).append(
+            shift["orthogonal"]["held_out_classes"]["mean"])
+        bars.setdefault("... + unpaired pools", []).append(
+            shift["orthogonal + unpaired pools"]["held_out_classes"]["mean"])
+    width = 0.8 / len(bars)
+    for i, (name, values) in enumerate(bars.items()):
+        ax.bar([j + i * width for j in range(len(pairs))], values, width, label=name)
+    ax.axhline(1.0, color="k", ls="--", lw=1)
+    ax.axhline(0.95, color="gray", ls=":", lw=1, label="goal 0.95")
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(pairs))], pairs)
+    ax.set(ylabel="stitched / native accuracy", ylim=(0, 1.1), title="BBC News: few, no and shifted anchors")
+    ax.legend(fontsize=7, ncol=2)
+    return fig
 
 
 def _save(fig, path: Path) -> str:
@@ -408,6 +458,15 @@ def table(result: dict) -> str:
             lines.append("| relative head on the target's own relative space (its native) | " + " | ".join(
                 f"{pm(r['same_shape_native'])} (stitched / this: {r['ratio_to_same_shape']['mean']:.3f})"
                 for r in relative) + " |")
+        lines.append("")
+    searched = [r for r in result["text_to_text"] if r.get("search")]
+    if searched:
+        lines += ["### the cost of `auto`'s search (72 candidates: method x options x preprocessing)", "",
+                  "| pair | N | fits (successive halving) | fits of a full 5-fold search | seconds | chosen |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {r['pair']} | {r['n']} | {r['search']['fits']:.0f} | "
+                  f"{r['search']['full_cross_validation_fits']} | {r['search']['seconds']:.1f} | "
+                  f"{', '.join(r['search']['chosen'])} |" for r in searched]
         lines.append("")
     cross = result["image_to_text"]
     lines += ["### image -> text (Fashion-MNIST, zero-shot; fraction of the linear probe in brackets)", "",
@@ -441,6 +500,8 @@ def table(result: dict) -> str:
                          if r["pair"] == pair and r["selection"] == selection and r["method"] == method]
                 lines.append(f"| {pair} | {selection} | {method} | " + " | ".join(cells) + " |")
     lines.append("")
+    if "bootstrap" in result:
+        lines += pairing.table(result)
     side = result["latentis"]
     if "error" in side:
         lines += [f"latentis: {side['error']}", ""]
@@ -494,7 +555,10 @@ def main(argv: list[str] | None = None) -> int:
               "text_to_text": text_to_text(text, draws, ns=(16, 256) if args.quick else TEXT_NS),
               "image_to_text": image_to_text(images, draws, ns=(100, 2000) if args.quick else IMAGE_NS),
               "selection": selection_comparison(text, draws),
-              "latentis": latentis_side_by_side(text, draws)}
+              "latentis": latentis_side_by_side(text, draws),
+              "bootstrap": pairing.bootstrap_rows(sys.modules[__name__], text, draws),
+              "zero_anchors": pairing.zero_anchor_rows(sys.modules[__name__], text),
+              "class_shift": pairing.class_shift_rows(sys.modules[__name__], text, draws)}
     result["seconds"] = time.perf_counter() - start
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench_stitching.json").write_text(json.dumps(result, indent=1) + "\n")

@@ -39,7 +39,7 @@ def test_linear_translator_keeps_95_percent_of_native_accuracy_and_the_absolute_
     xs, xt = latents[MINILM], latents[MPNET]
     head = ClassifierHead.fit(xt[anchors], labels[anchors], label_names=names, seed=0)  # target space only
     native = accuracy(head, xt[held], labels[held])
-    stitched, _ = stitched_accuracy("linear", head, xs, xt, anchors, anchors, held, labels, texts, seed=0)
+    stitched, _, _ = stitched_accuracy("linear", head, xs, xt, anchors, anchors, held, labels, texts, seed=0)
     absolute = accuracy(head, pad_or_truncate(xs[held], xt.shape[1]), labels[held])
     print(f"native {native:.3f} stitched {stitched:.3f} absolute {absolute:.3f}")
     assert native > 0.9, native
