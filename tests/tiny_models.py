@@ -12,11 +12,13 @@ LABELS = {0: "business", 1: "sport", 2: "tech"}
 
 
 def _bert_tokenizer(folder: Path):
-    from transformers import BertTokenizerFast
+    from transformers import BertTokenizer
 
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "vocab.txt").write_text("\n".join(VOCAB))
-    return BertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
+    # transformers 5 ignores vocab_file= (a 5-token tokenizer that reads every word as [UNK]): pass the vocabulary
+    tokenizer = BertTokenizer(vocab={token: i for i, token in enumerate(VOCAB)})
+    assert len(tokenizer) == len(VOCAB), len(tokenizer)
+    return tokenizer
 
 
 def _image_processor(folder: Path, size: int = 32):
