@@ -111,7 +111,9 @@ def fit_translator(source, target, method: str = "auto", *, holdout: float | int
         unpaired_source, unpaired_target: latents of items seen by one encoder only (the pairing unknown; the
             pools may or may not hold the same items). The anchors are then seeds: pseudo-anchors are grown from
             the pools (`hubstitch.math.bootstrap`) and the final fit uses seeds and pseudo-anchors; the rounds
-            are recorded in ``config.pairing``.
+            are recorded in ``config.pairing``. ``auto`` then means ``orthogonal``, the map the loop itself fits:
+            cross-validation on pseudo-anchors rewards fitting their noise (BBC News, 16 seeds + disjoint pools:
+            orthogonal 0.961 / 0.984 of native, auto 0.944 / 0.955).
         source_ref, target_ref: which encoder each side comes from (a Hub id, a dict or a `LatentSpaceRef`).
         anchors: provenance of the anchor set (`AnchorProvenance` or dict).
         options: method options, e.g. ``alpha=10.0``, ``isotropic_scale=True``, ``source_preprocessing="center"``.
@@ -128,6 +130,7 @@ def fit_translator(source, target, method: str = "auto", *, holdout: float | int
     pairing, pseudo = None, None
     if unpaired_source is not None or unpaired_target is not None:
         x, y, pairing, pseudo = _with_pseudo_anchors(x, y, unpaired_source, unpaired_target)
+        method = "orthogonal" if method == "auto" and candidates is None else method
     translator = _fit_pairs(x, y, method, seed, folds, candidates, options, source_ref, target_ref, anchors,
                             pairing)
     translator.pseudo_anchor_index = pseudo
