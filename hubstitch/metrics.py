@@ -6,6 +6,8 @@ All functions take (n, d) tensors or arrays (row i of one side pairs with row i 
 - `retrieval`: each translated row queries all target rows by cosine similarity; top-k accuracy and MRR.
 - `linear_cka`: centred kernel alignment of linear kernels, debiased (Song et al., 2012) by default.
 - `mutual_knn`: mean overlap of each row's k nearest neighbours (cosine) in the two spaces.
+- `relevance`: queries against a document collection with relevance judgments (query -> set of relevant
+  documents): recall@k, nDCG@k (binary gains) and MRR, ranking documents by cosine similarity.
 
 Example:
     >>> import torch
@@ -17,12 +19,12 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import torch
 from torch import nn
 
-from .errors import AnchorCountError
+from .errors import AnchorCountError, DimensionError
 from .math.validation import as_latents, as_pair
 
 
@@ -107,3 +109,45 @@ def evaluate(pred, target, k: int = 10) -> dict[str, float]:
     if n > k:
         result["mutual_knn"] = mutual_knn(x, y, k)
     return result
+
+
+def relevance(queries, documents, relevant: Sequence[Collection[int]], ks: Sequence[int] = (1, 5, 10),
+              ndcg_k: int = 10, block: int = 1024) -> dict[str, float]:
+    """Retrieval quality of `queries` (n_q, d) against `documents` (n_d, d) given `relevant[i]`, the indices of
+    the documents relevant to query i: mean recall@k for each k, nDCG@`ndcg_k` with binary gains, and MRR over the
+    full ranking. Documents are ranked by cosine similarity; queries are scored `block` at a time.
+
+    Example:
+        >>> import torch
+        >>> from hubstitch.metrics import relevance
+        >>> docs = torch.eye(4)
+        >>> queries = torch.tensor([[1.0, 0.0, 0.0, 0.0], [0.1, 0.9, 0.5, 0.0]])  # the second finds doc 2 second
+        >>> {k: round(v, 3) for k, v in relevance(queries, docs, [{0}, {2}], ks=(1,), ndcg_k=2).items()}
+        {'recall@1': 0.5, 'ndcg@2': 0.815, 'mrr': 0.75}
+    """
+    q, d = as_latents(queries, "query"), as_latents(documents, "document")
+    if q.shape[1] != d.shape[1]:
+        raise DimensionError(f"queries have width {q.shape[1]} but documents {d.shape[1]}; expected one space; fix: "
+                             f"translate the queries into the documents' space first")
+    if len(relevant) != len(q):
+        raise AnchorCountError(f"{len(relevant)} relevance sets for {len(q)} queries; expected one per query")
+    sets = [sorted({int(i) for i in r}) for r in relevant]
+    empty = [i for i, r in enumerate(sets) if not r]
+    if empty or any(not 0 <= i < len(d) for r in sets for i in r):
+        raise AnchorCountError(f"relevance sets must name 1 or more documents in [0, {len(d)}); queries {empty[:5]} "
+                               f"have none or name a document out of range; fix: drop those queries")
+    q, d = nn.functional.normalize(q.double(), dim=1), nn.functional.normalize(d.double(), dim=1)
+    recall, ndcg, reciprocal = {k: 0.0 for k in ks}, 0.0, 0.0
+    discount = 1.0 / torch.log2(torch.arange(2, ndcg_k + 2, dtype=torch.float64))
+    for start in range(0, len(q), block):
+        scores = q[start:start + block] @ d.T
+        order = scores.argsort(dim=1, descending=True)
+        for row, docs in zip(order, sets[start:start + block], strict=True):
+            hits = torch.isin(row, torch.tensor(docs))
+            for k in ks:
+                recall[k] += float(hits[:k].sum()) / len(docs)
+            dcg = float((hits[:ndcg_k].double() * discount[: min(ndcg_k, len(row))]).sum())
+            ndcg += dcg / float(discount[: min(len(docs), ndcg_k)].sum())
+            reciprocal += 1.0 / (int(torch.nonzero(hits)[0]) + 1)
+    n = len(q)
+    return {**{f"recall@{k}": recall[k] / n for k in ks}, f"ndcg@{ndcg_k}": ndcg / n, "mrr": reciprocal / n}

@@ -89,3 +89,39 @@ def test_cosine_mse_and_evaluate(gen):
         metrics.linear_cka(x[:3], x[:3])
     with pytest.raises(AnchorCountError, match="k=10"):
         metrics.mutual_knn(x[:5], x[:5])
+
+
+def test_relevance_metrics_equal_independent_references(gen):
+    from sklearn.metrics import ndcg_score
+
+    from hubstitch.metrics import relevance
+
+    queries, documents = torch.randn(40, 16, generator=gen), torch.randn(120, 16, generator=gen)
+    relevant = [set(torch.randperm(120, generator=gen)[: 1 + i % 4].tolist()) for i in range(40)]
+    result = relevance(queries, documents, relevant, ks=(1, 10), ndcg_k=10, block=7)
+    unit = torch.nn.functional.normalize
+    scores = (unit(queries, dim=1) @ unit(documents, dim=1).T).numpy()
+    truth = np.zeros((40, 120))
+    for i, docs in enumerate(relevant):
+        truth[i, list(docs)] = 1
+    assert abs(result["ndcg@10"] - ndcg_score(truth, scores, k=10)) < 1e-9
+    ranks = [[int(r) for r in np.argsort(-scores[i])] for i in range(40)]
+    recall10 = np.mean([len(set(ranks[i][:10]) & relevant[i]) / len(relevant[i]) for i in range(40)])
+    mrr = np.mean([1 / (min(ranks[i].index(j) for j in relevant[i]) + 1) for i in range(40)])
+    assert abs(result["recall@10"] - recall10) < 1e-12 and abs(result["mrr"] - mrr) < 1e-12
+    # the paired special case: each query's own document, as `retrieval` measures it
+    paired = relevance(queries, queries * 3, [{i} for i in range(40)], ks=(1,))
+    assert paired["recall@1"] == paired["mrr"] == paired["ndcg@10"] == 1.0
+
+
+def test_relevance_refuses_bad_judgments(gen):
+    from hubstitch.errors import AnchorCountError, DimensionError
+    from hubstitch.metrics import relevance
+
+    x = torch.randn(3, 4, generator=gen)
+    with pytest.raises(AnchorCountError, match=r"queries \[1\] have none"):
+        relevance(x, x, [{0}, set(), {2}])
+    with pytest.raises(AnchorCountError, match="2 relevance sets for 3 queries"):
+        relevance(x, x, [{0}, {1}])
+    with pytest.raises(DimensionError, match="translate the queries"):
+        relevance(x, torch.randn(3, 5, generator=gen), [{0}, {1}, {2}])
