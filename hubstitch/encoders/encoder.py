@@ -37,7 +37,11 @@ VISION_FAMILIES = CNN_FAMILIES | {"vit", "deit", "dinov2", "beit", "swin", "swin
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "tokenizer.model", "spiece.model",
                    "sentencepiece.bpe.model")
 ST_MODULES = {"sentence_transformers.models.Transformer", "sentence_transformers.models.Pooling",
-              "sentence_transformers.models.Normalize"}
+              "sentence_transformers.models.Normalize",
+              # the names sentence-transformers 6 writes
+              "sentence_transformers.base.modules.transformer.Transformer",
+              "sentence_transformers.sentence_transformer.modules.pooling.Pooling",
+              "sentence_transformers.base.modules.normalize.Normalize"}
 
 
 class EncoderError(HubstitchValueError):
@@ -78,7 +82,7 @@ def read_sentence_transformers(folder: Path) -> dict[str, Any] | None:
             config = _read_json(target / "config.json")
             modes = {"cls": "pooling_mode_cls_token", "mean": "pooling_mode_mean_tokens",
                      "max": "pooling_mode_max_tokens", "lasttoken": "pooling_mode_lasttoken"}
-            chosen = [name for name, key in modes.items() if config.get(key)]
+            chosen = [name for name, key in modes.items() if config.get(key) or config.get("pooling_mode") == name]
             if len(chosen) != 1 or config.get("pooling_mode_mean_sqrt_len_tokens"):
                 raise EncoderError(f"{target}/config.json asks for poolings {chosen}; hubstitch supports exactly "
                                    f"one of {list(modes)}; fix: pass pooling= explicitly")
@@ -120,6 +124,8 @@ class Encoder:
                  max_length: int | None, normalize: bool, device: torch.device) -> None:
         self.model, self.processor, self.ref = model.eval(), processor, ref
         self.family, self.max_length, self.normalize, self.device = family, max_length, normalize, device
+        self.folder: Path | None = None  # the checkpoint folder it was loaded from (set by from_pretrained)
+        self.sentence_transformers: dict[str, Any] | None = None  # its modules.json reading, if any
 
     @property
     def dim(self) -> int:
@@ -167,6 +173,7 @@ class Encoder:
                                                        modality=modality, pooling=pooling, layer=layer, dim=0),
                       family=family, max_length=st["max_length"] if st else None,
                       normalize=bool(st and st["normalize"]), device=device)
+        encoder.folder, encoder.sentence_transformers = folder, st
         encoder._check_pooling_and_layer(layer)
         probe = encoder._forward(encoder._probe_batch())
         encoder.ref.dim = int(probe.shape[1])

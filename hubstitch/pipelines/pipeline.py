@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 PIPELINE_FORMAT_VERSION = 1
 STAGE_KINDS = {"encoder": Encoder, "translator": Translator, "classifier-head": ClassifierHead}
 ROLES = {"translated": ("encoder", "translator", "head"), "relative": ("encoder", "head"),
-         "native": ("encoder", "head")}
+         "native": ("encoder", "head"), "embedding": ("encoder", "translator")}
 
 
 def _stage_location(stage: dict[str, Any], root: Path | None) -> str:
@@ -61,12 +61,18 @@ def _stage_location(stage: dict[str, Any], root: Path | None) -> str:
 class StitchedPipeline:
     """Raw inputs -> labels through stitched stages; ``pipe(inputs, top_k=1)`` like a transformers pipeline."""
 
-    def __init__(self, encoder: Encoder, translator: Translator | None, head: ClassifierHead, *,
+    def __init__(self, encoder: Encoder, translator: Translator | None, head: ClassifierHead | None, *,
                  revision_override: bool = False) -> None:
         self.encoder, self.translator, self.head = encoder, translator, head
-        self.shape = "relative" if head.config.input_space == "relative" else (
-            "translated" if translator is not None else "native")
-        check_stages(encoder.ref, translator.config if translator else None, head.config,
+        if head is None:
+            self.shape = "embedding"
+            if translator is None:
+                raise HubstitchValueError("a pipeline needs a head, or a translator (an embedding pipeline); fix: "
+                                          "pass one, or use the encoder alone")
+        else:
+            self.shape = "relative" if head.config.input_space == "relative" else (
+                "translated" if translator is not None else "native")
+        check_stages(encoder.ref, translator.config if translator else None, head.config if head else None,
                      revision_override=revision_override)
         self._anchor_latents: torch.Tensor | None = None
         self.metrics: dict[str, Any] = {}  # set by `evaluate`, saved in the manifest and the card's model-index
@@ -116,7 +122,7 @@ class StitchedPipeline:
                 stages.append({"role": role, "kind": kind, "path": role})
         return {"library_name": "hubstitch", "artifact": "stitched-pipeline",
                 "format_version": PIPELINE_FORMAT_VERSION, "hubstitch_version": __version__, "shape": self.shape,
-                "stages": stages, "labels": self.head.labels, "metrics": self.metrics}
+                "stages": stages, "labels": self.head.labels if self.head else None, "metrics": self.metrics}
 
     def save_pretrained(self, save_directory: str | Path, repo_id: str | None = None) -> Path:
         """Write the manifest, the card, and the stages that are not pinned Hub repos as subfolders."""
@@ -186,7 +192,12 @@ class StitchedPipeline:
             _stage_location(stages[role], root), revision=None if stages[role].get("path")
             else overrides.get(role, stages[role].get("revision")), local_files_only=bool(local_files_only))
             for role in ROLES[shape][1:]}
-        pipe = cls(encoder, loaded.get("translator"), loaded["head"], revision_override=bool(overrides))
+        if shape == "embedding":
+            from .embedding import StitchedEncoder
+
+            pipe = StitchedEncoder(encoder, loaded["translator"], revision_override=bool(overrides))
+        else:
+            pipe = cls(encoder, loaded.get("translator"), loaded["head"], revision_override=bool(overrides))
         pipe.metrics = dict(manifest.get("metrics") or {})
         return pipe
 
@@ -206,15 +217,18 @@ def check_manifest(root: Path, manifest: dict[str, Any], overrides: dict[str, st
         layer=encoder_stage.get("layer", -1), dim=encoder_stage.get("dim", 0))
     configs = {role: _stage_config(stages[role], root, overrides.get(role, stages[role].get("revision")),
                                    local_files_only) for role in ROLES[shape][1:]}
-    translator_config = TranslatorConfig.from_dict(configs["translator"]) if shape == "translated" else None
-    check_stages(encoder_ref, translator_config, HeadConfig.from_dict(configs["head"]),
-                 revision_override=bool(overrides))
+    translator_config = TranslatorConfig.from_dict(configs["translator"]) if "translator" in configs else None
+    head_config = HeadConfig.from_dict(configs["head"]) if "head" in configs else None
+    check_stages(encoder_ref, translator_config, head_config, revision_override=bool(overrides))
     return encoder_ref
 
 
-def check_stages(encoder: LatentSpaceRef, translator: TranslatorConfig | None, head: HeadConfig, *,
+def check_stages(encoder: LatentSpaceRef, translator: TranslatorConfig | None, head: HeadConfig | None, *,
                  revision_override: bool = False) -> None:
     """Encoder == translator source and translator target == head encoder (or encoder == head encoder)."""
+    if head is None:
+        check_same_space(encoder, translator.source, "encoder", "translator", revision_override=revision_override)
+        return
     if head.input_space == "relative":
         if translator is not None:
             raise IncompatibleStagesError("a relative head reads relative representations, not translated latents; "
