@@ -38,6 +38,7 @@ _LAZY = {  # these import transformers / datasets, which take seconds: loaded on
     "Encoder": "encoders.encoder", "AnchorSet": "data.anchors", "ClassifierHead": "heads.head",
     "LatentCache": "data.latent_cache", "head_from_classifier": "heads.splice", "fit_from_encoders": "data.workflow",
     "StitchedPipeline": "pipelines.pipeline", "fit_relative_head": "heads.relative",
+    "StitchedEncoder": "pipelines.embedding",
 }
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import HubstitchError
-from .common import parse_encoder_spec
+from .common import encoder_for_space
 
 
 def _load_head(spec: str, local_files_only: bool | None = None):
@@ -31,20 +31,16 @@ def _load_head(spec: str, local_files_only: bool | None = None):
 
 
 def _cmd_stitch(args: argparse.Namespace) -> None:
-    from ..encoders.encoder import Encoder
+    from ..pipelines.embedding import StitchedEncoder
     from ..pipelines.pipeline import StitchedPipeline
     from ..translators.translator import Translator
 
     translator = Translator.from_pretrained(args.translator)
-    head = _load_head(args.head)
-    source = translator.config.source
-    name, revision, modality = parse_encoder_spec(args.encoder)
-    local = Path(name).exists()
-    encoder = Encoder.from_pretrained(name, revision=revision or (None if local else source.revision),
-                                      modality=modality or source.modality, pooling=source.pooling,
-                                      layer=source.layer if source.layer is not None else -1,
-                                      trust_remote_code=args.trust_remote_code)
-    pipe = StitchedPipeline(encoder, translator, head)
+    encoder = encoder_for_space(translator.config.source, args.encoder, args.trust_remote_code)
+    if args.head is None:
+        pipe = StitchedEncoder(encoder, translator)
+    else:
+        pipe = StitchedPipeline(encoder, translator, _load_head(args.head))
     pipe.save_pretrained(args.out)
     summary: dict[str, Any] = {"out": str(args.out), "manifest": pipe.manifest()}
     if args.push_to_hub:
@@ -64,6 +60,18 @@ def _cmd_predict(args: argparse.Namespace) -> None:
 
     pipe = StitchedPipeline.from_pretrained(args.pipeline, revision=args.revision,
                                             trust_remote_code=args.trust_remote_code)
+    if pipe.shape == "embedding":
+        vectors = pipe.encode(list(args.inputs), batch_size=args.batch_size)
+        if args.format == "json":
+            sys.stdout.write(json.dumps([{"input": i, "vector": v} for i, v in zip(args.inputs, vectors.tolist(),
+                                                                                   strict=True)]) + "\n")
+            return
+        space = pipe.space
+        sys.stdout.write(f"vectors {tuple(vectors.shape)} in the space of {space.model_id}@{space.revision}\n")
+        for item, vector in zip(args.inputs, vectors.tolist(), strict=True):
+            preview = ", ".join(f"{v:+.4f}" for v in vector[:5])
+            sys.stdout.write(f"{item[:60]}\t[{preview}, ...]\n")
+        return
     predictions = pipe(list(args.inputs), top_k=args.top_k, batch_size=args.batch_size)
     if args.format == "json":
         sys.stdout.write(json.dumps([{"input": i, "predictions": p} for i, p in zip(args.inputs, predictions,
@@ -156,11 +164,14 @@ def _cmd_search(args: argparse.Namespace) -> None:
 
 def register(sub) -> None:
     """Add this group's commands to the `hubstitch` sub-parsers."""
-    stitch = sub.add_parser("stitch", help="compose encoder -> translator -> head into a stitched pipeline")
+    stitch = sub.add_parser("stitch", help="compose encoder -> translator -> head into a stitched pipeline (without "
+                                           "a head: an embedding pipeline, vectors in the translator's target space)")
     stitch.add_argument("encoder", help="Hub id or folder (revision, pooling and modality default to the "
                                         "translator's source)")
     stitch.add_argument("translator", help="translator folder or Hub repo")
-    stitch.add_argument("head", help="head folder or Hub repo, or a Hub classification checkpoint")
+    stitch.add_argument("head", nargs="?", default=None,
+                        help="head folder or Hub repo, or a Hub classification checkpoint; leave out for an "
+                             "embedding pipeline")
     stitch.add_argument("--out", type=Path, required=True)
     stitch.add_argument("--push-to-hub", default=None, metavar="REPO")
     stitch.add_argument("--private", action="store_true")
@@ -168,7 +179,8 @@ def register(sub) -> None:
     stitch.add_argument("--format", choices=["text", "json"], default="text")
     stitch.set_defaults(func=_cmd_stitch)
 
-    predict = sub.add_parser("predict", help="run a stitched pipeline on texts or image paths")
+    predict = sub.add_parser("predict", help="run a stitched pipeline on texts or image paths (an embedding "
+                                             "pipeline prints its vectors' shape and a preview; --format json all)")
     predict.add_argument("pipeline", help="pipeline folder or Hub repo")
     predict.add_argument("inputs", nargs="+", help="texts, or image paths for an image encoder")
     predict.add_argument("--top-k", type=int, default=1)

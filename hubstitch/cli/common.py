@@ -79,6 +79,23 @@ def load_encoder(spec: str, pooling: str | None, layer: int, args: argparse.Name
                                    trust_remote_code=args.trust_remote_code)
 
 
+def encoder_for_space(space, spec: str | None, trust_remote_code: bool = False):
+    """The encoder of a recorded `space` (a translator's source or target): `spec` (a Hub id or folder, with
+    ``@revision`` / ``:modality``) if given, else the space's own model id at its pinned revision; the pooling and
+    layer always come from the space."""
+    from ..encoders.encoder import Encoder
+    from ..errors import HubstitchValueError
+
+    if spec is None and not space.model_id:
+        raise HubstitchValueError("the translator does not name the encoder it was fitted on; fix: pass the encoder")
+    name, revision, modality = parse_encoder_spec(spec or space.model_id)
+    local = Path(name).exists()
+    return Encoder.from_pretrained(name, revision=revision or (None if local else space.revision),
+                                   modality=modality or space.modality, pooling=space.pooling,
+                                   layer=space.layer if space.layer is not None else -1,
+                                   trust_remote_code=trust_remote_code)
+
+
 def latent_cache(args: argparse.Namespace):
     from ..data.latent_cache import LatentCache
 

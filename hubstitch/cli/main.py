@@ -15,7 +15,7 @@ import sys
 
 from .._version import __version__
 from ..errors import HubstitchError
-from . import artifacts, fitting, shelf
+from . import artifacts, fitting, retrieval, shelf
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
     sub = parser.add_subparsers(dest="command", required=True)
     shelf.register_quickstart(sub)
-    for group in (fitting, artifacts, shelf):
+    for group in (fitting, artifacts, retrieval, shelf):
         group.register(sub)
     return parser
 
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
 
     try:
-        args.func(args)
+        code = args.func(args)
     except LocalEntryNotFoundError as err:
         _fail(args.command, f"{err} (hubstitch: not in the local Hub cache and the Hub is offline or unreachable; "
                             f"fix: check the id and revision, go online, or pass a local folder)")
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     except (HubstitchError, OSError, HfHubHTTPError, EntryNotFoundError) as err:
         _fail(args.command, " ".join([str(err), *getattr(err, "__notes__", [])]))
         return 1
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def _fail(command: str, message: str) -> None:

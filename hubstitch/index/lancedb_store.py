@@ -1,0 +1,168 @@
+"""LanceDB (embedded, no server) as hubstitch's default vector index.
+
+- `build`: encode items with a progress bar and write ``id``, ``text`` and ``vector`` columns; the table's schema
+  metadata records the encoder's pinned space (`hubstitch.index.stream.space_metadata`).
+- `search`: query vectors against a table by cosine similarity, after checking that they live in the table's space
+  (a mismatched encoder is refused, naming both).
+- `migrate`: stream the stored vectors through a translator into another model's space, without re-encoding, into
+  a new table. The old table is only read. The new one is written in a staging folder inside the database
+  (``.hubstitch-staging``, which LanceDB does not list), its row count and space are verified, and only then is it
+  renamed into place, so a killed run leaves no half table; the next run clears the stale staging copy and starts
+  over. Publication by rename needs the database to be a local folder.
+
+Example:
+    >>> from hubstitch.index import lancedb_store  # doctest: +SKIP
+    >>> lancedb_store.build(minilm, texts, ids, "./db", "news")  # doctest: +SKIP
+    >>> lancedb_store.migrate("./db", "news", minilm_to_mpnet, "news_mpnet")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import torch
+from huggingface_hub.utils import tqdm
+
+from ..spaces import IncompatibleStagesError, LatentSpaceRef, check_same_space
+from ..translators.translator import Translator
+from .stream import VECTOR_COLUMN, IndexTableError, read_space, space_metadata, translate_batches, vector_array
+
+logger = logging.getLogger(__name__)
+STAGING = ".hubstitch-staging"
+
+
+def _lancedb():
+    try:
+        import lancedb
+    except ImportError as err:
+        raise IndexTableError(f"the vector index needs LanceDB ({err}); fix: pip install 'hubstitch[index]'") from None
+    return lancedb
+
+
+def _local(db: str | Path) -> Path:
+    if "://" in str(db):
+        raise IndexTableError(f"database {db!r} is not a local folder; publishing a table all at once renames its "
+                              f"folder, which needs a local database; fix: migrate in a local folder, then copy")
+    return Path(db)
+
+
+def open_table(db: str | Path, name: str) -> tuple[Any, LatentSpaceRef, dict[str, Any]]:
+    """(the LanceDB table, the space its vectors live in, the table's hubstitch record)."""
+    connection = _lancedb().connect(str(db))
+    if name not in connection.list_tables().tables:
+        raise IndexTableError(f"database {db} has no table {name!r} (it has {connection.list_tables().tables}); "
+                              f"fix: build it with `hubstitch index build` or check the name")
+    table = connection.open_table(name)
+    space, record = read_space(table.schema, f"table {name!r} in {db}")
+    return table, space, record
+
+
+def _schema(dim: int, metadata: dict[bytes, bytes], extra: pa.Schema | None = None) -> pa.Schema:
+    fields = [f for f in (extra or pa.schema([pa.field("id", pa.string()), pa.field("text", pa.string())]))
+              if f.name != VECTOR_COLUMN]
+    return pa.schema([*fields, pa.field(VECTOR_COLUMN, pa.list_(pa.float32(), dim))], metadata=metadata)
+
+
+def _publish(db: Path, name: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch], expected_rows: int,
+             expected_space: LatentSpaceRef) -> None:
+    """Write `batches` as table `name` through the staging folder; verify; rename into place."""
+    lancedb = _lancedb()
+    connection = lancedb.connect(str(db))
+    if name in connection.list_tables().tables:
+        raise IndexTableError(f"table {name!r} already exists in {db}; expected a new name; fix: choose another "
+                              f"name, or drop the old table first")
+    staging = db / STAGING
+    staged_folder = staging / f"{name}.lance"
+    if staged_folder.exists():
+        logger.info("removing the staging copy of %r left by an earlier run that did not finish", name)
+        shutil.rmtree(staged_folder)
+    staged = lancedb.connect(str(staging)).create_table(name, data=pa.RecordBatchReader.from_batches(schema, batches),
+                                                        schema=schema)
+    rows = staged.count_rows()
+    space, _ = read_space(staged.schema, f"the staged table {name!r}")
+    if rows != expected_rows or space != expected_space:
+        shutil.rmtree(staged_folder, ignore_errors=True)
+        raise IndexTableError(f"the staged table {name!r} has {rows} rows in space {space.model_id}; expected "
+                              f"{expected_rows} rows in {expected_space.model_id}; nothing was published; fix: run "
+                              f"it again")
+    os.rename(staged_folder, db / f"{name}.lance")  # atomic on one filesystem: the table appears whole
+    if not any(staging.iterdir()):
+        staging.rmdir()
+
+
+def build(encoder, items: Sequence[Any], db: str | Path, name: str, *, ids: Sequence[Any] | None = None,
+          texts: Sequence[str] | None = None, batch_size: int = 32, chunk: int = 1024,
+          progress: bool = True) -> int:
+    """Encode `items` into a new table `name` (columns id, text, vector); returns the row count."""
+    db = _local(db)
+    ids = [str(i) for i in (ids if ids is not None else range(len(items)))]
+    texts = list(texts) if texts is not None else [i if isinstance(i, str) else "" for i in items]
+    if not (len(ids) == len(texts) == len(items)) or not items:
+        raise IndexTableError(f"{len(items)} items, {len(ids)} ids, {len(texts)} texts; expected as many of each, at "
+                              f"least one; fix: pass parallel columns")
+    schema = _schema(encoder.dim, space_metadata(encoder.ref))
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        with tqdm(total=len(items), desc=f"indexing with {encoder.ref.model_id}", disable=not progress) as bar:
+            for start in range(0, len(items), chunk):
+                vectors = encoder.encode(items[start:start + chunk], batch_size=batch_size, progress=False).numpy()
+                yield pa.record_batch([pa.array(ids[start:start + chunk]), pa.array(texts[start:start + chunk]),
+                                       vector_array(vectors)], schema=schema)
+                bar.update(len(vectors))
+
+    db.mkdir(parents=True, exist_ok=True)
+    _publish(db, name, schema, batches(), len(items), encoder.ref)
+    return len(items)
+
+
+def search(db: str | Path, name: str, vectors: torch.Tensor, space: LatentSpaceRef, k: int = 10,
+           who: str = "query encoder") -> list[list[dict[str, Any]]]:
+    """Top-`k` rows of table `name` per query vector ({id, text, score = cosine}); `space` must be the table's."""
+    table, table_space, _ = open_table(db, name)
+    try:
+        check_same_space(space, table_space, who, f"index table {name!r}")
+    except IncompatibleStagesError as err:
+        raise IncompatibleStagesError(
+            f"the {who} makes vectors of {space.model_id}@{space.revision} but table {name!r} holds vectors of "
+            f"{table_space.model_id}@{table_space.revision} ({str(err).split(' (')[0]}); fix: query with "
+            f"{table_space.model_id}, or with a stitched encoder whose translator maps into its space "
+            f"(--pipeline), or migrate the table into your encoder's space"
+        ) from None
+    results = []
+    for vector in vectors.float().numpy():
+        hits = (table.search(np.asarray(vector), vector_column_name=VECTOR_COLUMN).distance_type("cosine")
+                .select(["id", "text", "_distance"]).limit(k).to_list())
+        results.append([{"id": h["id"], "text": h.get("text", ""), "score": 1.0 - float(h["_distance"])}
+                        for h in hits])
+    return results
+
+
+def migrate(db: str | Path, old: str, translator: Translator, new: str, *, batch_size: int = 8192,
+            progress: bool = True) -> dict[str, Any]:
+    """Translate every vector of table `old` into `translator`'s target space as the new table `new`."""
+    db = _local(db)
+    table, space, record = open_table(db, old)
+    check_same_space(space, translator.config.source, f"index table {old!r}", "translator")
+    rows = table.count_rows()
+    target = translator.config.target
+    metadata = space_metadata(target, migrated_from={"table": old, "space": record["space"]},
+                              translator={"source": translator.config.source.model_id, "method":
+                                          translator.config.method, "origin": list(translator.hub_origin or [])})
+    schema = _schema(target.dim, metadata, table.schema)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        reader = table.search().select([f.name for f in schema]).limit(None).to_batches(batch_size)
+        with tqdm(total=rows, desc=f"migrating {old} -> {new}", disable=not progress) as bar:
+            for batch in translate_batches(reader, translator):
+                yield batch.select([f.name for f in schema]).cast(schema)
+                bar.update(batch.num_rows)
+
+    _publish(db, new, schema, batches(), rows, target)
+    return {"table": new, "rows": rows, "space": vars(target), "migrated_from": old}

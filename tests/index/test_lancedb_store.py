@@ -1,0 +1,162 @@
+"""The LanceDB index: build with one encoder, query across models, migrate all-or-nothing (a run killed mid-way
+leaves no table and the next run completes), refuse an encoder of another space, and the CLI around it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import torch
+
+import hubstitch
+from hubstitch import Encoder, StitchedEncoder
+from hubstitch.spaces import IncompatibleStagesError, LatentSpaceRef
+
+lancedb = pytest.importorskip("lancedb")
+from hubstitch.index import lancedb_store  # noqa: E402
+from hubstitch.index.stream import IndexTableError, read_space, space_metadata, vector_array  # noqa: E402
+
+WORDS = ["hello", "world", "the", "cat", "dog", "news", "sport", "money"]
+TEXTS = [" ".join(WORDS[(i * k + i) % 8] for k in range(1, 3 + i % 4)) + f" {i % 7}" for i in range(120)]
+
+
+@pytest.fixture(scope="module")
+def parts(tiny):
+    source, target = Encoder.from_pretrained(tiny["bert"]), Encoder.from_pretrained(tiny["bert-2"])
+    xs, xt = source.encode(TEXTS, progress=False), target.encode(TEXTS, progress=False)
+    translator = hubstitch.fit_translator(xs, xt, method="linear", alpha=0.1, source_ref=source.ref,
+                                          target_ref=target.ref)
+    return source, target, translator
+
+
+def test_build_query_and_migrate(parts, tmp_path):
+    source, target, translator = parts
+    db = tmp_path / "db"
+    assert lancedb_store.build(target, TEXTS, db, "docs_target", ids=[f"d{i}" for i in range(120)],
+                               progress=False) == 120
+    lancedb_store.build(source, TEXTS, db, "docs_source", progress=False)
+    table, space, _ = lancedb_store.open_table(db, "docs_target")
+    assert table.count_rows() == 120 and space == target.ref
+    # natively: each text finds itself
+    hits = lancedb_store.search(db, "docs_target", target.encode(TEXTS[:3], progress=False), target.ref, k=1)
+    assert [h[0]["id"] for h in hits] == ["d0", "d1", "d2"] and abs(hits[0][0]["score"] - 1) < 1e-4
+    # a stitched encoder queries the target's table; the source's own vectors are refused, naming both
+    stitched = StitchedEncoder(source, translator)
+    found = lancedb_store.search(db, "docs_target", stitched.encode(TEXTS[:20]), stitched.space, k=5)
+    assert sum(f"d{i}" in {h["id"] for h in hits} for i, hits in enumerate(found)) >= 15
+    with pytest.raises(IncompatibleStagesError, match=r"makes vectors of .*tiny-models.*bert@.* but table "
+                                                      r"'docs_target' holds vectors of .*bert-2"):
+        lancedb_store.search(db, "docs_target", source.encode(TEXTS[:1], progress=False), source.ref)
+    # the source's table migrated into the target's space, queried natively
+    before = sorted(p.name for p in (db / "docs_source.lance").rglob("*"))
+    summary = lancedb_store.migrate(db, "docs_source", translator, "docs_migrated", batch_size=50, progress=False)
+    assert summary["rows"] == 120 and sorted(p.name for p in (db / "docs_source.lance").rglob("*")) == before
+    migrated, space, record = lancedb_store.open_table(db, "docs_migrated")
+    assert space == target.ref and record["migrated_from"]["table"] == "docs_source"
+    stored = migrated.to_arrow().sort_by("id")
+    expected = translator(source.encode(TEXTS, progress=False)).numpy()
+    order = np.argsort([int(i) for i in stored.column("id").to_pylist()])
+    assert np.allclose(np.stack(stored.column("vector").to_numpy(zero_copy_only=False))[order], expected, atol=1e-5)
+    with pytest.raises(IndexTableError, match="already exists"):
+        lancedb_store.migrate(db, "docs_source", translator, "docs_migrated", progress=False)
+    with pytest.raises(IncompatibleStagesError, match="index table 'docs_target'"):
+        lancedb_store.migrate(db, "docs_target", translator, "twice", progress=False)
+    assert not (db / ".hubstitch-staging").exists()
+
+
+def _big_table(db: Path, rows: int = 60000, dim: int = 16) -> tuple[hubstitch.Translator, LatentSpaceRef]:
+    a = LatentSpaceRef("org/a", "a" * 40, "text", "mean", -1, dim)
+    b = LatentSpaceRef("org/b", "b" * 40, "text", "mean", -1, dim)
+    schema = pa.schema([pa.field("id", pa.string()), pa.field("text", pa.string()),
+                        pa.field("vector", pa.list_(pa.float32(), dim))], metadata=space_metadata(a))
+    gen = np.random.default_rng(0)
+
+    def batches():
+        for start in range(0, rows, 10000):
+            yield pa.record_batch([pa.array([str(i) for i in range(start, start + 10000)]), pa.array([""] * 10000),
+                                   vector_array(gen.standard_normal((10000, dim)).astype("float32"))], schema=schema)
+
+    lancedb.connect(str(db)).create_table("old", data=pa.RecordBatchReader.from_batches(schema, batches()),
+                                          schema=schema)
+    x = torch.randn(500, dim)
+    translator = hubstitch.fit_translator(x, x @ torch.linalg.qr(torch.randn(dim, dim))[0], method="orthogonal",
+                                          source_ref=a, target_ref=b)
+    return translator, b
+
+
+SLOW_MIGRATION = """
+import sys, time
+import hubstitch.index.lancedb_store as store
+real = store.translate_batches
+def slow(batches, translator, **kw):
+    for i, batch in enumerate(real(batches, translator, **kw)):
+        print(f"batch {i}", flush=True)
+        time.sleep(0.2)
+        yield batch
+store.translate_batches = slow
+from hubstitch import Translator
+store.migrate(sys.argv[1], "old", Translator.from_pretrained(sys.argv[2]), "new", batch_size=1000, progress=False)
+print("done", flush=True)
+"""
+
+
+def test_a_migration_killed_mid_way_leaves_no_table_and_the_next_run_completes(tmp_path):
+    db = tmp_path / "db"
+    translator, target = _big_table(db)
+    translator.save_pretrained(tmp_path / "tr")
+    old_files = sorted((p.name, p.stat().st_size) for p in (db / "old.lance").rglob("*") if p.is_file())
+    process = subprocess.Popen([sys.executable, "-c", SLOW_MIGRATION, str(db), str(tmp_path / "tr")],
+                               stdout=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    for line in process.stdout:  # kill it once several batches are on their way to the staged table
+        if line.startswith("batch 5") or time.time() > deadline:
+            break
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=60)
+    connection = lancedb.connect(str(db))
+    assert connection.list_tables().tables == ["old"]  # no half table is visible
+    assert (db / ".hubstitch-staging").exists()  # the unfinished copy stayed out of sight
+    assert sorted((p.name, p.stat().st_size) for p in (db / "old.lance").rglob("*") if p.is_file()) == old_files
+    summary = lancedb_store.migrate(db, "old", translator, "new", batch_size=7000, progress=False)
+    assert summary["rows"] == 60000 and sorted(connection.list_tables().tables) == ["new", "old"]
+    assert read_space(connection.open_table("new").schema, "new")[0] == target
+    assert not (db / ".hubstitch-staging").exists()
+
+
+def test_index_cli_build_query_migrate(parts, tmp_path):
+    source, target, translator = parts
+    data = tmp_path / "docs.jsonl"
+    data.write_text("".join(json.dumps({"text": t, "doc": f"doc-{i}"}) + "\n" for i, t in enumerate(TEXTS)))
+    translator.save_pretrained(tmp_path / "tr")
+    StitchedEncoder(source, translator).save_pretrained(tmp_path / "stitched")
+    db = tmp_path / "db"
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "hubstitch.cli", *map(str, args)], capture_output=True,
+                              text=True, timeout=300, env={**os.environ, "HF_HUB_DISABLE_PROGRESS_BARS": "1"})
+
+    built = run("index", "build", target.ref.model_id, data, "--column", "text", "--id-column", "doc", "--db", db,
+                "--table", "docs", "--format", "json")
+    assert built.returncode == 0, built.stderr
+    assert json.loads(built.stdout)["rows"] == 120
+    native = run("index", "query", TEXTS[2], "--db", db, "--table", "docs", "--encoder", target.ref.model_id,
+                 "--k", "1", "--format", "json")
+    assert json.loads(native.stdout)[0]["hits"][0]["id"] == "doc-2"
+    stitched = run("index", "query", TEXTS[2], "--db", db, "--table", "docs", "--pipeline", tmp_path / "stitched")
+    assert stitched.returncode == 0, stitched.stderr
+    assert stitched.stdout.startswith(f"query: {TEXTS[2]}")
+    refused = run("index", "query", "the cat", "--db", db, "--table", "docs", "--encoder", source.ref.model_id)
+    assert refused.returncode == 1 and "holds vectors of" in refused.stderr and refused.stderr.count("\n") == 1
+    run("index", "build", source.ref.model_id, data, "--db", db, "--table", "docs_a")
+    migrated = run("index", "migrate", "--db", db, "--table", "docs_a", "--translator", tmp_path / "tr",
+                   "--to-table", "docs_b")
+    assert migrated.returncode == 0, migrated.stderr
+    assert "rows: 120" in migrated.stdout
