@@ -1,7 +1,8 @@
 """The Gradio app: predict through stitched pipelines, fit translators, and look at why stitching works.
 
-`build_demo` returns a `gr.Blocks` with three tabs (Predict, Fit, Inspect); nothing launches on import. The offline
-default is the model shelf: MobileNetV2 -> translator -> a MiniLM-space text classifier that never saw an image.
+`build_demo` returns a `gr.Blocks` with four tabs (Predict, Search, Fit, Inspect); nothing launches on import. The
+offline default is the model shelf: MobileNetV2 -> translator -> a MiniLM-space text classifier that never saw an
+image; Search queries an MPNet index of BBC News with MiniLM through a translator.
 ``spaces_demo/app.py`` and ``hubstitch demo`` launch it.
 
 Example:
@@ -19,6 +20,7 @@ from typing import Any
 
 from ..errors import HubstitchError
 from ..spaces import IncompatibleStagesError
+from .search import DemoSearch
 from .stages import DEFAULT_PIPELINE, ENCODERS, HEADS, NO_TRANSLATOR, TRANSLATORS, DemoStages
 
 logger = logging.getLogger(__name__)
@@ -104,6 +106,7 @@ def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concu
 
     stages = DemoStages(workspace or default_workspace(), n_anchors=n_anchors, local_files_only=local_files_only,
                         hub_cache=hub_cache, datasets_dir=datasets_dir, allow_local_paths=allow_local_paths)
+    index = DemoSearch(stages)
     results = Path(results_json) if results_json else Path(__file__).parent / "assets" / "bench_stitching.json"
 
     def predict_pipeline(name: str, image_path: str | None, text: str | None, top_k: float = 3):
@@ -137,6 +140,19 @@ def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concu
             note = (f"no native comparison: the head's own encoder ({head_encoder.model_id}) reads "
                     f"{head_encoder.modality or 'another modality'}, this input is {pipeline.encoder.ref.modality}")
         return stitched, native, note
+
+    def search(query: str, k: float = 5):
+        query = check_text(query)
+        try:
+            stitched, native = index.search(query, int(k))
+        except (HubstitchError, OSError, ValueError) as err:
+            raise gr.Error(f"Search is unavailable: {err}") from None
+        rows = [[[rank + 1, h["text"], round(h["score"], 3)] for rank, h in enumerate(hits)]
+                for hits in (stitched, native)]
+        shared = len({h["id"] for h in stitched} & {h["id"] for h in native})
+        note = (f"{shared} of the top {int(k)} articles are the same: MiniLM's query, translated into MPNet's space, "
+                f"searches an index it never encoded.")
+        return rows[0], rows[1], note
 
     def fit(source: str, target: str, dataset: str, n: float, method: str, progress=gr.Progress(track_tqdm=True)):
         from ..translators.fit import fit_translator
@@ -253,6 +269,20 @@ def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concu
                 gr.Examples([[DEFAULT_PIPELINE, str(p), "", 3] for p in examples],
                             inputs=[pipeline_name, image, text, top_k], outputs=pipeline_out, fn=predict_pipeline,
                             cache_examples=cache_examples, cache_mode="lazy", label="Fashion-MNIST test images")
+        with gr.Tab("Search"):
+            gr.Markdown("BBC News articles indexed with **all-mpnet-base-v2** (LanceDB). A query typed here is "
+                        "encoded by **all-MiniLM-L6-v2** and translated into MPNet's space (a `StitchedEncoder`): "
+                        "the index is never re-embedded. On the right, the same query encoded by MPNet itself.")
+            with gr.Row():
+                query = gr.Textbox(label="query", value="Shares fell after the bank cut its profit forecast",
+                                   elem_id="search-query")
+                search_k = gr.Slider(1, 10, value=5, step=1, label="top k")
+            search_run = gr.Button("Search", variant="primary")
+            with gr.Row():
+                headers = ["rank", "article", "cosine"]
+                stitched_hits = gr.Dataframe(headers=headers, label="MiniLM query -> translator -> MPNet index")
+                native_hits = gr.Dataframe(headers=headers, label="MPNet query (native)")
+            search_note = gr.Markdown()
         with gr.Tab("Fit"):
             with gr.Row():
                 fit_source = gr.Dropdown(list(ENCODERS), value=list(ENCODERS)[0], label="source encoder")
@@ -283,13 +313,15 @@ def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concu
         run_composed.click(predict_composed, [encoder, translator, head, image, text, top_k],
                            [composed_out, native_out, native_note], api_name="predict_composed",
                            concurrency_limit=concurrency_limit)
+        search_run.click(search, [query, search_k], [stitched_hits, native_hits, search_note], api_name="search",
+                         concurrency_limit=concurrency_limit)
         fit_run.click(fit, [fit_source, fit_target, fit_data, fit_n, fit_method], [fit_metrics, translator],
                       api_name="fit", concurrency_limit=1)
         save_run.click(save, save_folder, fit_status, api_name="save")
         push_run.click(push, repo_id, fit_status, api_name="push")
         inspect_run.click(inspect, None, [plot_2d, plot_sim, plot_curve], api_name="inspect", concurrency_limit=1)
     demo.queue(default_concurrency_limit=concurrency_limit)
-    demo.stages = stages
+    demo.stages, demo.search = stages, index
     if warm_up:  # build the default pipeline in the background: the first visitor does not wait for the fit
         threading.Thread(target=stages.pipeline, args=(DEFAULT_PIPELINE,), daemon=True).start()
     return demo

@@ -109,6 +109,22 @@ def test_bad_inputs_get_clear_messages_and_the_app_keeps_answering(app, client, 
 
 
 @pytest.mark.slow
+def test_search_queries_the_mpnet_index_with_minilm_through_a_translator(app, client):
+    documents = app.search.documents()
+    title = documents[7]["title"]
+    stitched, native, note = client.predict(title, 5, api_name="/search")
+    stitched_titles = [row[1] for row in stitched["data"]]
+    native_titles = [row[1] for row in native["data"]]
+    assert len(stitched_titles) == len(native_titles) == 5
+    assert native_titles[0] == title and title in stitched_titles  # an article's own title finds it either way
+    assert "of the top 5 articles are the same" in note
+    direct = app.search.search(title, 5)
+    assert [h["text"] for h in direct[0]] == stitched_titles
+    with pytest.raises(Exception, match="The text is empty"):
+        client.predict("  ", 5, api_name="/search")
+
+
+@pytest.mark.slow
 def test_fit_shows_heldout_metrics_saves_and_inspect_draws(client, tmp_path):
     from hubstitch import Translator
 
