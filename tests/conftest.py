@@ -65,3 +65,14 @@ def shelf_data():
 
     root = Path(os.environ.get("HUBSTITCH_SHELF_DATA") or Path.home() / ".cache" / "hubstitch" / "shelf-data")
     return install_datasets(root=root)
+
+
+@pytest.fixture
+def loopback_hub(monkeypatch, tmp_path):
+    """A Hub server on 127.0.0.1 (LFS mode) with the real huggingface_hub client pointed at it, for one test."""
+    from hub_server import HubServer, point_client_at
+
+    server = HubServer(lfs=True).start()
+    point_client_at(monkeypatch, tmp_path, server.url)
+    yield server
+    server.stop()

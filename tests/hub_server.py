@@ -58,7 +58,7 @@ class Repo:
 @dataclass
 class Fault:
     route: str
-    mode: str  # "500", "hang" or "drop"
+    mode: str  # an HTTP status ("500", "401", ...), "hang" (then the request is served) or "drop"
     times: int = 1
     seconds: float = 30.0
 
@@ -159,8 +159,8 @@ class _Handler(BaseHTTPRequestHandler):
                     self.close_connection = True
                     self.connection.close()
                     return
-                if fault and fault.mode == "500":
-                    return self._json({"error": "injected failure"}, 500)
+                if fault and fault.mode.isdigit():
+                    return self._json({"error": "injected failure"}, int(fault.mode))
                 params = {k: v for k, v in match.groupdict().items() if v is not None}
                 with self.hub.lock:
                     return getattr(self, "_" + name.replace("-", "_"))(params, parse_qs(parsed.query), body)

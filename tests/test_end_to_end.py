@@ -67,7 +67,7 @@ def test_fit_head_stitch_push_and_load_by_id_in_a_fresh_process(shelf_cache, mon
         queries = ["Shares fell after the bank cut its forecast.", "The goalkeeper saved a late penalty.",
                    "The update makes the phone's battery last longer."]
         before = pipe(queries, top_k=3)
-        sha = pipe.push_to_hub("tester/minilm-to-mpnet-topics")
+        sha = pipe.push_to_hub("tester/minilm-to-mpnet-topics").oid
         code = ("import json, sys; from hubstitch import StitchedPipeline\n"
                 f"pipe = StitchedPipeline.from_pretrained('tester/minilm-to-mpnet-topics', revision='{sha}')\n"
                 f"print(json.dumps(pipe({queries!r}, top_k=3)))\n")

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from huggingface_hub import EvalResult, ModelCard, ModelCardData, hf_hub_download
+from huggingface_hub import CommitInfo, EvalResult, ModelCard, ModelCardData, hf_hub_download
 
 from .._version import __version__
 from ..encoders.encoder import Encoder
@@ -157,15 +157,18 @@ class StitchedPipeline:
                                        modality=self.encoder.modality)
 
     def push_to_hub(self, repo_id: str, *, private: bool | None = None, branch: str | None = None,
-                    create_pr: bool = False, token: str | bool | None = None,
-                    commit_message: str = "Upload stitched pipeline with hubstitch") -> str:
-        """Upload everything in one commit (with a request timeout); returns the commit SHA to pin."""
+                    revision: str | None = None, create_pr: bool = False, token: str | bool | None = None,
+                    commit_message: str = "Upload stitched pipeline with hubstitch",
+                    commit_description: str | None = None, allow_offline_pins: bool = False) -> CommitInfo:
+        """Upload everything in one commit (bounded requests); returns the `CommitInfo` (``.oid``: the SHA to pin),
+        as translators and heads do."""
         from ..hub.client import upload_folder
 
         with tempfile.TemporaryDirectory() as tmp:
             self.save_pretrained(tmp, repo_id=repo_id)
-            return upload_folder(tmp, repo_id, private=private, branch=branch, create_pr=create_pr, token=token,
-                                 commit_message=commit_message).oid
+            return upload_folder(tmp, repo_id, private=private, branch=branch or revision, create_pr=create_pr,
+                                 token=token, commit_message=commit_message, commit_description=commit_description,
+                                 what=f"the {self.shape} pipeline", allow_offline_pins=allow_offline_pins)
 
     # --- loading -------------------------------------------------------------------------------------------
     @classmethod

@@ -22,6 +22,7 @@ from huggingface_hub.errors import HfHubHTTPError
 
 from ..errors import ArtifactError
 from ..hub.artifact_io import read_config
+from ..hub.client import ensure_timeouts
 from .config import TranslatorConfig
 
 logger = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ SEARCH_TAGS = ["hubstitch", "latent-translation"]
 
 def published_translators(token: str | bool | None = None, limit: int | None = None) -> list[dict[str, Any]]:
     """Every translator the Hub search returns, as {repo_id, revision, method, source, target, metrics}."""
+    ensure_timeouts()
     api = HfApi(token=token)
     found = []
     for model in api.list_models(filter=SEARCH_TAGS, limit=limit):

@@ -6,24 +6,27 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import huggingface_hub
 import huggingface_hub.constants as constants
 import pytest
 import torch
 from hub_server import HubServer, point_client_at
-from huggingface_hub import HfApi, snapshot_download
-from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+from huggingface_hub import CommitInfo, HfApi, snapshot_download
+from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
 import hubstitch
 from hubstitch import Translator
-from hubstitch.hub.client import HubTransferError, upload_folder
+from hubstitch.hub.client import HubAuthError, HubTransferError, upload_folder
 
 # The huggingface_hub range pyproject.toml pins; a client upgrade must re-run this contract.
 TESTED_CLIENT = "2.4"
-PUSH_ROUTES_LFS = [("POST", "create"), ("POST", "validate-yaml"), ("POST", "preupload"), ("POST", "lfs-batch"),
-                   ("PUT", "lfs-upload"), ("POST", "commit")]
-PUSH_ROUTES_REGULAR = [("POST", "create"), ("POST", "validate-yaml"), ("POST", "preupload"), ("POST", "commit")]
+# hubstitch reads the branch head ("info") before uploading: the commit's parent, and what an error compares to
+PUSH_ROUTES_LFS = [("POST", "create"), ("GET", "info"), ("POST", "validate-yaml"), ("POST", "preupload"),
+                   ("POST", "lfs-batch"), ("PUT", "lfs-upload"), ("POST", "commit")]
+PUSH_ROUTES_REGULAR = [("POST", "create"), ("GET", "info"), ("POST", "validate-yaml"), ("POST", "preupload"),
+                       ("POST", "commit")]
 
 
 @pytest.fixture
@@ -103,7 +106,7 @@ def test_regular_upload_mode_with_xet_enabled(monkeypatch, tmp_path, gen):
 
 
 @pytest.mark.parametrize("mode", ["500", "hang", "drop"])
-def test_failed_commit_is_clear_leaves_everything_intact_and_a_retry_succeeds(hub, gen, tmp_path, mode):
+def test_a_failed_commit_says_what_is_known_leaves_the_folder_intact_and_a_retry_succeeds(hub, gen, tmp_path, mode):
     translator, x = _translator(gen)
     folder = tmp_path / "artifact"
     translator.save_pretrained(folder)
@@ -112,14 +115,61 @@ def test_failed_commit_is_clear_leaves_everything_intact_and_a_retry_succeeds(hu
     first.save_pretrained(tmp_path / "first")
     upload_folder(tmp_path / "first", "tester/faulty")  # a first version, different from the one that fails
     main_before = hub.repos[("model", "tester/faulty")].branches["main"]
-    hub.inject("commit", mode, seconds=10)
-    with pytest.raises(HubTransferError, match="no commit was made and .* is intact; fix: .* run the same upload"):
+    hub.inject("commit", mode, seconds=6)
+    start = time.monotonic()
+    with pytest.raises(HubTransferError) as info:
         upload_folder(folder, "tester/faulty", commit_message="second")
-    assert hub.repos[("model", "tester/faulty")].branches["main"] == main_before  # nothing half-committed
+    message = str(info.value)
+    assert str(folder) in message and "fix:" in message
+    if mode == "500":  # the Hub answered: it did not commit
+        assert "no commit was made" in message and "500" in message
+    else:  # the connection failed mid-commit: the outcome is unknown, and the message says so with the old head
+        assert "whether the commit landed is unknown" in message and main_before in message
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    if mode == "hang":  # the server finishes the commit after the client gave up: "unknown" was the truth
+        time.sleep(max(0.0, 6.5 - (time.monotonic() - start)))
+        assert hub.repos[("model", "tester/faulty")].branches["main"] != main_before
+    else:
+        assert hub.repos[("model", "tester/faulty")].branches["main"] == main_before
     retried = upload_folder(folder, "tester/faulty", commit_message="second")
     assert hub.repos[("model", "tester/faulty")].branches["main"] == retried.oid
     assert torch.equal(Translator.from_pretrained("tester/faulty")(x), translator(x))
+
+
+def test_a_refused_login_says_so_and_stays_catchable_as_hf_and_hubstitch_errors(hub, gen, monkeypatch):
+    translator, _ = _translator(gen)
+    hub.inject("create", "401")
+    with pytest.raises(HubAuthError) as info:
+        translator.push_to_hub("tester/private-place")
+    assert isinstance(info.value, HfHubHTTPError) and isinstance(info.value, hubstitch.HubstitchError)
+    message = str(info.value)
+    assert "401" in message and "not logged in" in message and "hf auth login" in message
+    assert "/tmp" not in message  # no temporary folder named
+    hub.inject("commit", "403")
+    with pytest.raises(HubAuthError, match="403.*may not write"):
+        translator.push_to_hub("tester/not-mine")
+
+
+def test_save_pretrained_with_push_to_hub_and_the_mixins_arguments(hub, gen, tmp_path):
+    translator, x = _translator(gen)
+    info = translator.save_pretrained(tmp_path / "t", push_to_hub=True, repo_id="tester/saved-and-pushed")
+    assert isinstance(info, CommitInfo) and len(info.oid) == 40
+    assert torch.equal(Translator.from_pretrained("tester/saved-and-pushed", revision=info.oid)(x), translator(x))
+    again = translator.push_to_hub("tester/saved-and-pushed", revision="dev", commit_description="why",
+                                   ignore_patterns=["README.md"])
+    files = {f.rfilename for f in HfApi().model_info("tester/saved-and-pushed", revision="dev").siblings}
+    assert isinstance(again, CommitInfo) and {"config.json", "model.safetensors"} <= files
+
+
+def test_a_resave_replaces_the_card(gen, tmp_path):
+    linear = hubstitch.fit_translator(torch.randn(100, 8, generator=gen), torch.randn(100, 8, generator=gen),
+                                      method="linear")
+    orthogonal = hubstitch.fit_translator(torch.randn(100, 8, generator=gen), torch.randn(100, 8, generator=gen),
+                                          method="orthogonal")
+    orthogonal.save_pretrained(tmp_path)
+    linear.save_pretrained(tmp_path)
+    card = (tmp_path / "README.md").read_text()
+    assert "translator-linear" in card and "translator-orthogonal" not in card
 
 
 def test_missing_repo_revision_and_file_keep_the_hub_error_with_a_hint(hub, gen):

@@ -44,7 +44,7 @@ def test_pipeline_with_embedded_stages_pushes_in_one_commit_and_loads_by_id(hub,
     pipe = StitchedPipeline(*stages)
     before = pipe(TEXTS[:8], top_k=2)
     commits_before = len(hub.hits)
-    sha = pipe.push_to_hub("tester/pipe")
+    sha = pipe.push_to_hub("tester/pipe").oid
     assert [h for h in hub.hits[commits_before:] if h[1] == "commit"] == [("POST", "commit")]  # one commit
     loaded = StitchedPipeline.from_pretrained("tester/pipe", revision=sha)
     assert loaded(TEXTS[:8], top_k=2) == before
@@ -60,7 +60,7 @@ def test_pipeline_referencing_published_stages_pins_their_commits(hub, stages):
     assert manifest["stages"][1] == {"role": "translator", "kind": "translator", "model_id": "tester/translator",
                                      "revision": translator_sha}
     assert manifest["stages"][2]["revision"] == head_sha
-    sha = pipe.push_to_hub("tester/pipe-by-reference")
+    sha = pipe.push_to_hub("tester/pipe-by-reference").oid
     assert StitchedPipeline.from_pretrained("tester/pipe-by-reference", revision=sha)(TEXTS[:4]) == pipe(TEXTS[:4])
 
 
