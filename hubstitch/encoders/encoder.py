@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ import torch
 from huggingface_hub.utils import tqdm
 
 from ..errors import HubstitchValueError, UnknownMethodError
-from ..hub.files import ResolvedRepo, resolve, split_revision
+from ..hub.files import MODEL_PATTERNS, ResolvedRepo, resolve, split_revision
 from ..spaces import LatentSpaceRef
 from .pooling import CNN_FAMILIES, check_pooling, default_pooling, pool
 
@@ -34,6 +35,7 @@ logger = logging.getLogger(__name__)
 MODALITIES = ("text", "image")
 DUAL_FAMILIES = {"clip", "siglip", "siglip2", "chinese_clip"}
 VISION_FAMILIES = CNN_FAMILIES | {"vit", "deit", "dinov2", "beit", "swin", "swinv2", "data2vec-vision", "dinov3_vit"}
+MAX_IMAGE_PIXELS = 40_000_000  # a 12,000 x 12,000 PNG would decode to 2.4 GB before any resize; refuse it first
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "tokenizer.model", "spiece.model",
                    "sentencepiece.bpe.model")
 ST_MODULES = {"sentence_transformers.models.Transformer", "sentence_transformers.models.Pooling",
@@ -109,12 +111,38 @@ def _to_image(item: Any, index: int):
     if isinstance(item, (str, Path, bytes)) or hasattr(item, "read"):
         try:
             with Image.open(item) as image:
+                if image.width * image.height > MAX_IMAGE_PIXELS:
+                    raise EncoderError(f"item {index} ({str(item)[:80]!r}) has {image.width} x {image.height} "
+                                       f"pixels; the limit is {MAX_IMAGE_PIXELS:,}; fix: downscale it first")
                 return image.convert("RGB")
-        except (OSError, UnidentifiedImageError) as err:
+        except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as err:
             raise EncoderError(f"item {index} ({str(item)[:80]!r}) is not a readable image: {err}; expected an "
                                f"image file, a PIL image or an HxWxC array; fix: check the image column") from err
     raise EncoderError(f"item {index} is a {type(item).__name__}; expected a PIL image, an image path or an "
                        f"HxWxC array for an image encoder; fix: pass the image column, not a text column")
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """transformers' warnings off for one call (the level is restored after it)."""
+    from transformers.utils import logging as transformers_logging
+
+    previous = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        transformers_logging.set_verbosity(previous)
+
+
+def is_single_item(items: Any) -> bool:
+    """True for one item rather than a collection: a string, a path, a PIL image, a file object, a dict (a
+    ``datasets`` cell), or an HxW / HxWxC array (an N-row array is N items)."""
+    if isinstance(items, (str, bytes, Path, dict)) or hasattr(items, "getpixel") or hasattr(items, "read"):
+        return True
+    if isinstance(items, np.ndarray):
+        return items.ndim == 2 or (items.ndim == 3 and items.shape[-1] in (1, 3, 4))
+    return False
 
 
 class Encoder:
@@ -147,8 +175,10 @@ class Encoder:
                         trust_remote_code: bool = False, cache_dir: str | Path | None = None) -> Encoder:
         """Load a checkpoint by Hub id (``"org/name"`` or ``"org/name@revision"``) or local folder."""
         name, at_revision = split_revision(str(model_id))
+        # the checkpoint's own code comes along only when the caller trusts it
+        patterns = [*MODEL_PATTERNS, "*.py"] if trust_remote_code else None
         resolved = resolve(name, revision=revision or at_revision, local_files_only=local_files_only,
-                           cache_dir=cache_dir)
+                           cache_dir=cache_dir, allow_patterns=patterns)
         return cls._load(resolved, modality, pooling, layer, device, dtype, trust_remote_code)
 
     @classmethod
@@ -167,8 +197,10 @@ class Encoder:
         check_pooling(pooling)
         processor = cls._processor(resolved.name, folder, modality)
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        model = AutoModel.from_pretrained(folder, trust_remote_code=trust_remote_code, dtype=dtype or torch.float32,
-                                          local_files_only=True, use_safetensors=True).to(device)
+        with _quiet_transformers():  # its LOAD REPORT lists the classifier a base model drops on purpose
+            model = AutoModel.from_pretrained(folder, trust_remote_code=trust_remote_code,
+                                              dtype=dtype or torch.float32, local_files_only=True,
+                                              use_safetensors=True).to(device)
         encoder = cls(model, processor, LatentSpaceRef(model_id=resolved.name, revision=resolved.revision,
                                                        modality=modality, pooling=pooling, layer=layer, dim=0),
                       family=family, max_length=st["max_length"] if st else None,
@@ -178,7 +210,7 @@ class Encoder:
         probe = encoder._forward(encoder._probe_batch())
         encoder.ref.dim = int(probe.shape[1])
         encoder.ref.normalization = "l2" if encoder.normalize else None
-        logger.info("loaded %r", encoder)
+        logger.debug("loaded %r", encoder)
         return encoder
 
     @staticmethod
@@ -294,9 +326,12 @@ class Encoder:
             out.append((idx, self._image_batch([_to_image(items[i], i) for i in idx])))
         return out
 
-    def encode(self, items: Sequence[Any], batch_size: int = 32, progress: bool = True) -> torch.Tensor:
-        """Encode `items` (strings, or PIL images / image paths / arrays) to float32 latents (n, dim)."""
-        items = list(items)
+    def encode(self, items: Any, batch_size: int = 32, progress: bool = True) -> torch.Tensor:
+        """Encode `items` (strings, or PIL images / image paths / arrays) to float32 latents (n, dim).
+
+        A single item (a string, a path, an image, an array) gives one row, as sentence-transformers does.
+        """
+        items = [items] if is_single_item(items) else list(items)
         if self.modality == "image":  # decode images lazily, batch by batch
             result = torch.empty(len(items), self.dim) if items else None
             with tqdm(total=len(items), desc=f"encoding with {self.ref.model_id}", disable=not progress) as bar:
