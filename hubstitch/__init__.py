@@ -1,8 +1,9 @@
 """hubstitch: stitch pretrained models from the Hugging Face Hub through their latent spaces.
 
 The package is laid out in wings (see README.md, Development): ``math`` (torch and numpy only), ``translators``,
-``encoders``, ``heads``, ``data``, ``pipelines`` and ``hub`` make the library; ``shelf``, ``demo`` and ``cli`` are
-its faces and import it, never the other way round. Every public name imports from here.
+``encoders``, ``heads``, ``data``, ``pipelines``, ``hub`` and ``index`` make the library; ``shelf``, ``demo`` and
+``cli`` are its faces and import it, never the other way round. Every public name imports from here, lazily: ``import
+hubstitch`` loads neither torch nor transformers until a name that needs them is used.
 
 Example:
     >>> import torch, hubstitch
@@ -13,9 +14,7 @@ Example:
     torch.Size([500, 32])
 """
 
-from . import metrics
 from ._version import __version__
-from .data.statistics import AnchorStatistics
 from .errors import (
     AnchorCountError,
     ArtifactError,
@@ -26,15 +25,14 @@ from .errors import (
     StreamingNotSupportedError,
     UnknownMethodError,
 )
-from .math.relative import RelativeProjection, relative_projection, relative_representation
-from .spaces import LatentSpaceRef
-from .translators.composition import compose
-from .translators.config import AnchorProvenance, TranslatorConfig
-from .translators.fit import fit_translator, fit_translator_from_statistics
-from .translators.translator import Translator
-from .translators.unsupervised import fit_unsupervised
 
-_LAZY = {  # these import transformers / datasets, which take seconds: loaded on first use
+_LAZY = {  # name -> the module that defines it, imported on first use
+    "metrics": "metrics", "AnchorStatistics": "data.statistics", "RelativeProjection": "math.relative",
+    "relative_projection": "math.relative", "relative_representation": "math.relative",
+    "LatentSpaceRef": "spaces", "compose": "translators.composition", "AnchorProvenance": "translators.config",
+    "TranslatorConfig": "translators.config", "fit_translator": "translators.fit",
+    "fit_translator_from_statistics": "translators.fit", "Translator": "translators.translator",
+    "fit_unsupervised": "translators.unsupervised",
     "Encoder": "encoders.encoder", "AnchorSet": "data.anchors", "ClassifierHead": "heads.head",
     "LatentCache": "data.latent_cache", "head_from_classifier": "heads.splice", "fit_from_encoders": "data.workflow",
     "StitchedPipeline": "pipelines.pipeline", "fit_relative_head": "heads.relative",
@@ -46,14 +44,16 @@ def __getattr__(name: str):
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        module = importlib.import_module(f".{_LAZY[name]}", __name__)
+        value = module if name == _LAZY[name] else getattr(module, name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'hubstitch' has no attribute {name!r}")
 
 
-__all__ = [*_LAZY,
-    "AnchorCountError", "AnchorProvenance", "AnchorStatistics", "ArtifactError", "DimensionError",
-    "HubstitchError", "HubstitchValueError", "LatentSpaceRef", "LatentsError", "RelativeProjection",
-    "StreamingNotSupportedError", "Translator", "TranslatorConfig", "UnknownMethodError", "compose", "fit_translator",
-    "fit_translator_from_statistics", "fit_unsupervised", "metrics", "relative_projection", "relative_representation",
-    "__version__",
-]
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+__all__ = [*_LAZY, "AnchorCountError", "ArtifactError", "DimensionError", "HubstitchError", "HubstitchValueError",
+           "LatentsError", "StreamingNotSupportedError", "UnknownMethodError", "__version__"]

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import HubstitchError
-from .common import encoder_for_space
+from ..errors import HubstitchError, HubstitchValueError
+from .common import add_format, encoder_for_space, positive_int
 
 
 def _load_head(spec: str, local_files_only: bool | None = None):
@@ -44,7 +44,8 @@ def _cmd_stitch(args: argparse.Namespace) -> None:
     pipe.save_pretrained(args.out)
     summary: dict[str, Any] = {"out": str(args.out), "manifest": pipe.manifest()}
     if args.push_to_hub:
-        summary["commit"] = pipe.push_to_hub(args.push_to_hub, private=args.private)
+        summary["commit"] = pipe.push_to_hub(args.push_to_hub, private=args.private,
+                                             allow_offline_pins=args.allow_offline_pins).oid
         summary["repo_id"] = args.push_to_hub
     if args.format == "json":
         sys.stdout.write(json.dumps(summary, indent=2, default=str) + "\n")
@@ -55,9 +56,38 @@ def _cmd_stitch(args: argparse.Namespace) -> None:
                                                          else ""))
 
 
-def _cmd_predict(args: argparse.Namespace) -> None:
-    from ..pipelines.pipeline import StitchedPipeline
+def check_inputs(inputs: list[str], modality: str) -> None:
+    """Refuse inputs a `modality` pipeline cannot read, naming the input, before any model is loaded."""
+    from ..encoders.encoder import MAX_IMAGE_PIXELS
 
+    for i, item in enumerate(inputs, 1):
+        if modality == "text":
+            if not item.strip():
+                raise HubstitchValueError(f"input {i} is empty; expected a text for this text pipeline; fix: drop it")
+            continue
+        path = Path(item)
+        if not path.is_file():
+            raise HubstitchValueError(f"input {i} ({item[:80]!r}) is not a file; expected an image path for this "
+                                      f"{modality} pipeline; fix: pass paths of PNG or JPEG files")
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(path) as image:
+                pixels = image.width * image.height
+        except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as err:
+            raise HubstitchValueError(f"input {i} ({item[:80]!r}) is not a readable image ({type(err).__name__}); "
+                                      f"fix: pass a PNG or JPEG file") from None
+        if pixels > MAX_IMAGE_PIXELS:
+            raise HubstitchValueError(f"input {i} ({item[:80]!r}) has {pixels:,} pixels; the limit is "
+                                      f"{MAX_IMAGE_PIXELS:,}; fix: downscale it first")
+
+
+def _cmd_predict(args: argparse.Namespace) -> None:
+    from ..pipelines.pipeline import StitchedPipeline, _read_manifest
+
+    _, manifest = _read_manifest(args.pipeline, args.revision, None)
+    encoder_stage = next((s for s in manifest["stages"] if s.get("role") == "encoder"), {})
+    check_inputs(args.inputs, encoder_stage.get("modality") or "text")  # before any weights load
     pipe = StitchedPipeline.from_pretrained(args.pipeline, revision=args.revision,
                                             trust_remote_code=args.trust_remote_code)
     if pipe.shape == "embedding":
@@ -93,7 +123,8 @@ def _cmd_push(args: argparse.Namespace) -> None:
         raise ArtifactError(f"{folder} is not a saved hubstitch artifact (no config.json with library_name "
                             f"hubstitch); fix: push a folder written by save_pretrained or `hubstitch fit/stitch`")
     info = upload_folder(folder, args.repo_id, private=args.private or None, branch=args.branch,
-                         create_pr=args.create_pr, commit_message=args.message)
+                         create_pr=args.create_pr, commit_message=args.message,
+                         allow_offline_pins=args.allow_offline_pins)
     repo_id = args.repo_id
     result = {"repo_id": repo_id, "commit": info.oid, "commit_url": info.commit_url, "pr_url": info.pr_url}
     sys.stdout.write(json.dumps(result) + "\n" if args.format == "json" else f"{info.oid}\n")
@@ -134,13 +165,27 @@ def _cmd_info(args: argparse.Namespace) -> None:
     if args.format == "json":
         sys.stdout.write(json.dumps(info, indent=2, default=str) + "\n")
         return
+    sys.stdout.write(_readable(info))
+
+
+def _readable(info: dict[str, Any]) -> str:
+    """`hubstitch info` for people: stages as rows, spaces as one line each, metrics as name value pairs."""
+    lines = []
     for key, value in info.items():
         if key == "stages":
-            for st in value:
-                sys.stdout.write(f"stage {st['role']:<10} {st['kind']:<16} {st.get('model_id') or st.get('path')} @ "
-                                 f"{st.get('revision') or '(embedded)'}\n")
+            lines += [f"stage {st['role']:<10} {st['kind']:<16} {st.get('model_id') or st.get('path')} @ "
+                      f"{st.get('revision') or '(embedded)'}" for st in value]
+        elif isinstance(value, dict) and key == "metrics":
+            lines.append("held-out metrics:" + ("" if value else " (none recorded)"))
+            lines += [f"  {name:<11}{float(number):.4f}" for name, number in value.items()]
+        elif isinstance(value, dict):
+            shown = ", ".join(f"{k}={v}" for k, v in value.items() if v not in (None, ""))
+            lines.append(f"{key.replace('_', ' ')}: {shown}")
+        elif isinstance(value, list):
+            lines.append(f"{key}: {', '.join(map(str, value))}")
         else:
-            sys.stdout.write(f"{key}: {value}\n")
+            lines.append(f"{key}: {value}")
+    return "\n".join(lines) + "\n"
 
 
 def _cmd_search(args: argparse.Namespace) -> None:
@@ -164,6 +209,8 @@ def _cmd_search(args: argparse.Namespace) -> None:
 
 def register(sub) -> None:
     """Add this group's commands to the `hubstitch` sub-parsers."""
+    pins_help = ("push even if the artifact pins checkpoints that exist only on this machine's offline shelf (it "
+                 "will not load from the Hub as it is)")
     stitch = sub.add_parser("stitch", help="compose encoder -> translator -> head into a stitched pipeline (without "
                                            "a head: an embedding pipeline, vectors in the translator's target space)")
     stitch.add_argument("encoder", help="Hub id or folder (revision, pooling and modality default to the "
@@ -172,42 +219,44 @@ def register(sub) -> None:
     stitch.add_argument("head", nargs="?", default=None,
                         help="head folder or Hub repo, or a Hub classification checkpoint; leave out for an "
                              "embedding pipeline")
-    stitch.add_argument("--out", type=Path, required=True)
-    stitch.add_argument("--push-to-hub", default=None, metavar="REPO")
-    stitch.add_argument("--private", action="store_true")
-    stitch.add_argument("--trust-remote-code", action="store_true")
-    stitch.add_argument("--format", choices=["text", "json"], default="text")
+    stitch.add_argument("--out", type=Path, required=True, help="folder to save the pipeline in")
+    stitch.add_argument("--push-to-hub", default=None, metavar="REPO", help="also upload it (one commit)")
+    stitch.add_argument("--private", action="store_true", help="create the Hub repo private")
+    stitch.add_argument("--allow-offline-pins", action="store_true", help=pins_help)
+    stitch.add_argument("--trust-remote-code", action="store_true", help="allow checkpoints' own code (unsafe)")
+    add_format(stitch)
     stitch.set_defaults(func=_cmd_stitch)
 
     predict = sub.add_parser("predict", help="run a stitched pipeline on texts or image paths (an embedding "
                                              "pipeline prints its vectors' shape and a preview; --format json all)")
     predict.add_argument("pipeline", help="pipeline folder or Hub repo")
     predict.add_argument("inputs", nargs="+", help="texts, or image paths for an image encoder")
-    predict.add_argument("--top-k", type=int, default=1)
-    predict.add_argument("--revision", default=None)
-    predict.add_argument("--batch-size", type=int, default=32)
-    predict.add_argument("--trust-remote-code", action="store_true")
-    predict.add_argument("--format", choices=["text", "json"], default="text")
+    predict.add_argument("--top-k", type=positive_int, default=1, help="labels per input")
+    predict.add_argument("--revision", default=None, help="pipeline revision (branch, tag or commit)")
+    predict.add_argument("--batch-size", type=positive_int, default=32, help="inputs per forward pass")
+    predict.add_argument("--trust-remote-code", action="store_true", help="allow checkpoints' own code (unsafe)")
+    add_format(predict)
     predict.set_defaults(func=_cmd_predict)
 
     push = sub.add_parser("push", help="upload a saved artifact folder in one commit; prints the commit SHA")
-    push.add_argument("folder")
-    push.add_argument("repo_id")
-    push.add_argument("--private", action="store_true")
-    push.add_argument("--branch", default=None)
-    push.add_argument("--create-pr", action="store_true")
-    push.add_argument("--message", default="Upload with hubstitch")
-    push.add_argument("--format", choices=["text", "json"], default="text")
+    push.add_argument("folder", help="a folder written by save_pretrained or a hubstitch command")
+    push.add_argument("repo_id", help="the Hub repo, user/name (created if missing)")
+    push.add_argument("--private", action="store_true", help="create the Hub repo private")
+    push.add_argument("--branch", default=None, help="branch to commit to (created if missing)")
+    push.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing")
+    push.add_argument("--message", default="Upload with hubstitch", help="commit message")
+    push.add_argument("--allow-offline-pins", action="store_true", help=pins_help)
+    add_format(push)
     push.set_defaults(func=_cmd_push)
 
     info = sub.add_parser("info", help="what an artifact is: stages, pins, compatibility verdict")
-    info.add_argument("repo_or_dir")
-    info.add_argument("--revision", default=None)
-    info.add_argument("--format", choices=["text", "json"], default="text")
+    info.add_argument("repo_or_dir", help="a folder, or a Hub repo id")
+    info.add_argument("--revision", default=None, help="revision of a Hub repo (branch, tag or commit)")
+    add_format(info)
     info.set_defaults(func=_cmd_info)
 
     search = sub.add_parser("search", help="published translators from SOURCE, or the shortest chain to TARGET")
-    search.add_argument("source")
-    search.add_argument("target", nargs="?", default=None)
-    search.add_argument("--format", choices=["text", "json"], default="text")
+    search.add_argument("source", help="Hub id of the source encoder")
+    search.add_argument("target", nargs="?", default=None, help="Hub id of the target encoder")
+    add_format(search)
     search.set_defaults(func=_cmd_search)

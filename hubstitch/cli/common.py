@@ -14,26 +14,44 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
 from ..errors import LatentsError
 
 METHOD_CHOICES = ["auto", "orthogonal", "affine", "linear", "relative", "mlp"]
 
 
-def load_latents(spec: str) -> torch.Tensor:
-    """Read latents from ``file.npy``, ``file.safetensors`` (its only tensor) or ``file.safetensors:key``."""
+def load_latents(spec: str):
+    """Read latents from ``file.npy``, ``file.safetensors`` (its only tensor) or ``file.safetensors:key``; anything
+    unreadable (a pickled object array, a broken header, an empty file) is a `LatentsError` naming the file."""
+    import numpy as np
+    import torch
+
     path, _, key = spec.partition(":") if spec.count(":") == 1 and not Path(spec).exists() else (spec, "", "")
     if not Path(path).is_file():
         raise LatentsError(f"latents file {path!r} does not exist; expected a .npy or .safetensors file; "
                            f"fix: check the path")
     if path.endswith(".npy"):
-        return torch.from_numpy(np.load(path, allow_pickle=False))
+        try:
+            array = np.load(path, allow_pickle=False)
+        except ValueError as err:
+            what = "holds pickled Python objects" if "allow_pickle" in str(err) else f"is not a readable .npy ({err})"
+            raise LatentsError(f"{path} {what}; expected a numeric array (hubstitch never unpickles); fix: save it "
+                               f"with numpy.save(path, latents.astype('float32'))") from None
+        except (OSError, EOFError) as err:
+            raise LatentsError(f"{path} is not a readable .npy file ({err}); fix: save it with numpy.save") from None
+        if not isinstance(array, np.ndarray) or array.dtype.kind not in "fiub":
+            raise LatentsError(f"{path} holds a {getattr(array, 'dtype', type(array).__name__)} array; expected "
+                               f"floats; fix: save the latents as float32")
+        return torch.from_numpy(np.ascontiguousarray(array))
     if path.endswith(".safetensors"):
         from safetensors.torch import load_file
 
-        tensors = load_file(path)
+        try:
+            tensors = load_file(path)
+        except Exception as err:  # noqa: BLE001 - safetensors raises several kinds for a broken file
+            raise LatentsError(f"{path} is not a readable safetensors file ({type(err).__name__}: {err}); fix: "
+                               f"write it with safetensors.torch.save_file") from None
+        if not tensors:
+            raise LatentsError(f"{path} holds no tensor; expected one; fix: save the latents into it")
         if not key and len(tensors) != 1:
             raise LatentsError(f"{path} holds tensors {sorted(tensors)}; expected one, or a key; "
                                f"fix: pass {path}:{sorted(tensors)[0]}")
@@ -103,10 +121,50 @@ def latent_cache(args: argparse.Namespace):
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=positive_int, default=32, help="items per forward pass")
     parser.add_argument("--cache-dir", default=None, help="latent cache folder (default $HUBSTITCH_CACHE or "
                                                            "~/.cache/hubstitch)")
     parser.add_argument("--no-cache", action="store_true", help="encode without reading or writing the cache")
     parser.add_argument("--trust-remote-code", action="store_true", help="allow checkpoints' own code (unsafe)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.add_argument("--format", choices=["text", "json"], default="text")
+    add_format(parser)
+
+
+def add_format(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=["text", "json"], default="text", help="output for people or programs")
+
+
+def positive_int(value: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of at least 1")
+    return number
+
+
+def fraction(value: str) -> float:
+    """An argparse type: a finite number in [0, 1), or a count of 1 or more (held-out pairs)."""
+    import math
+
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number < 0 or (number >= 1 and number != int(number)):
+        raise argparse.ArgumentTypeError(f"{value!r} is neither a fraction in [0, 1) nor a whole count")
+    return number
+
+
+def finite_float(value: str) -> float:
+    """An argparse type: a finite, non-negative number (a ridge alpha)."""
+    import math
+
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number < 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a finite number of at least 0")
+    return number

@@ -17,10 +17,14 @@ from ..errors import HubstitchValueError
 from .common import (
     METHOD_CHOICES,
     add_common_options,
+    add_format,
     emit_translator_summary,
+    finite_float,
+    fraction,
     latent_cache,
     load_encoder,
     load_latents,
+    positive_int,
 )
 
 logger = logging.getLogger(__name__)
@@ -129,23 +133,30 @@ def _cmd_cache(args: argparse.Namespace) -> None:
                          f"{e.get('column', '')}\t{e.get('n', '?')}x{e.get('dim', '?')}\t{e['bytes']}\t{e['path']}\n")
 
 
+def _method_options(parser, what: str = "anchors") -> None:
+    parser.add_argument("--method", choices=METHOD_CHOICES, default="auto",
+                        help="translator method; auto cross-validates methods, options and preprocessing")
+    parser.add_argument("--alpha", type=finite_float, default=None,
+                        help="ridge alpha for linear / relative / mlp (with auto: fixes it for those candidates)")
+    parser.add_argument("--holdout", type=fraction, default=0.2,
+                        help=f"fraction (< 1) or count of {what} kept out of the fit for held-out metrics")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (holdout split, selection, auto's folds)")
+
+
 def register(sub) -> None:
     """Add this group's commands to the `hubstitch` sub-parsers."""
     fit = sub.add_parser("fit-latents", help="fit a translator on saved parallel latents (.npy / .safetensors)")
     fit.add_argument("source", help="source latents: file.npy, file.safetensors or file.safetensors:key")
     fit.add_argument("target", help="target latents, one row per source row")
-    fit.add_argument("--out", type=Path, required=True)
-    fit.add_argument("--method", choices=METHOD_CHOICES, default="auto")
-    fit.add_argument("--alpha", type=float, default=None, help="ridge alpha for linear / relative / mlp")
-    fit.add_argument("--holdout", type=float, default=0.2, help="fraction of anchors kept for held-out metrics")
-    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--out", type=Path, required=True, help="folder to save the translator in")
+    _method_options(fit, "pairs")
     fit.add_argument("--source-id", default=None, help="Hub id of the source encoder (recorded in the card)")
     fit.add_argument("--target-id", default=None, help="Hub id of the target encoder (recorded in the card)")
     fit.add_argument("--unpaired-source", default=None, metavar="FILE",
                      help="latents of items only the source encoder saw: pseudo-anchors grow from these pools")
     fit.add_argument("--unpaired-target", default=None, metavar="FILE",
                      help="latents of items only the target encoder saw")
-    fit.add_argument("--format", choices=["text", "json"], default="text")
+    add_format(fit)
     fit.set_defaults(func=_cmd_fit_latents)
 
     fit = sub.add_parser("fit", help="fit a translator between two checkpoints on an anchor dataset")
@@ -158,49 +169,50 @@ def register(sub) -> None:
                           "these and --unpaired-target")
     fit.add_argument("--unpaired-target", default=None, metavar="DATASET",
                      help="items seen by the target encoder only (its --target-column, else --source-column)")
-    fit.add_argument("--config", default=None)
-    fit.add_argument("--split", default="train")
-    fit.add_argument("--revision", default=None, help="dataset revision")
-    fit.add_argument("--source-column", default="text")
-    fit.add_argument("--target-column", default=None, help="default: the source column")
-    fit.add_argument("--label-column", default=None, help="needed by --selection stratified")
-    fit.add_argument("--n", type=int, default=None, help="number of anchors (default: all but the held-out part)")
-    fit.add_argument("--selection", choices=["random", "stratified", "kmeans", "farthest"], default="random")
-    fit.add_argument("--method", choices=METHOD_CHOICES, default="auto")
-    fit.add_argument("--alpha", type=float, default=None)
-    fit.add_argument("--holdout", type=float, default=0.2, help="fraction (< 1) or count of held-out pairs")
-    fit.add_argument("--seed", type=int, default=0)
-    fit.add_argument("--source-pooling", default=None)
-    fit.add_argument("--target-pooling", default=None)
-    fit.add_argument("--source-layer", type=int, default=-1)
-    fit.add_argument("--target-layer", type=int, default=-1)
-    fit.add_argument("--out", type=Path, required=True)
+    fit.add_argument("--config", default=None, help="the dataset's configuration (Hub datasets with several)")
+    fit.add_argument("--split", default="train", help="dataset split")
+    fit.add_argument("--revision", default=None, help="dataset revision (branch, tag or commit)")
+    fit.add_argument("--source-column", default="text", help="column the source encoder reads")
+    fit.add_argument("--target-column", default=None, help="column the target encoder reads (default: the source "
+                                                             "column)")
+    fit.add_argument("--label-column", default=None, help="labels, needed by --selection stratified")
+    fit.add_argument("--n", type=positive_int, default=None,
+                     help="number of anchors (default: all but the held-out part)")
+    fit.add_argument("--selection", choices=["random", "stratified", "kmeans", "farthest"], default="random",
+                     help="how the n anchors are chosen from the dataset")
+    _method_options(fit)
+    fit.add_argument("--source-pooling", default=None, help="pooling of the source (default: the encoder's)")
+    fit.add_argument("--target-pooling", default=None, help="pooling of the target (default: the encoder's)")
+    fit.add_argument("--source-layer", type=int, default=-1, help="hidden layer the source is read at")
+    fit.add_argument("--target-layer", type=int, default=-1, help="hidden layer the target is read at")
+    fit.add_argument("--out", type=Path, required=True, help="folder to save the translator in")
     add_common_options(fit)
     fit.set_defaults(func=_cmd_fit)
 
     head = sub.add_parser("train-head", help="train a classifier head on one encoder's latents")
     head.add_argument("encoder", help="Hub id or folder, optionally id@revision and :text / :image")
-    head.add_argument("--dataset", required=True)
-    head.add_argument("--config", default=None)
-    head.add_argument("--split", default="train")
-    head.add_argument("--revision", default=None)
+    head.add_argument("--dataset", required=True, help="Hub dataset id, dataset folder, CSV / JSONL, or image folder")
+    head.add_argument("--config", default=None, help="the dataset's configuration (Hub datasets with several)")
+    head.add_argument("--split", default="train", help="dataset split")
+    head.add_argument("--revision", default=None, help="dataset revision (branch, tag or commit)")
     columns = head.add_mutually_exclusive_group(required=True)
-    columns.add_argument("--text-column")
-    columns.add_argument("--image-column")
-    head.add_argument("--label-column", required=True)
-    head.add_argument("--n", type=int, default=None, help="train on a stratified sample of n items")
-    head.add_argument("--hidden-dim", type=int, default=0, help="0: linear head")
-    head.add_argument("--epochs", type=int, default=300)
-    head.add_argument("--pooling", default=None)
-    head.add_argument("--layer", type=int, default=-1)
-    head.add_argument("--seed", type=int, default=0)
-    head.add_argument("--out", type=Path, required=True)
+    columns.add_argument("--text-column", help="the texts to classify (for a text encoder)")
+    columns.add_argument("--image-column", help="the images to classify (for an image encoder)")
+    head.add_argument("--label-column", required=True, help="the labels")
+    head.add_argument("--n", type=positive_int, default=None, help="train on a stratified sample of n items")
+    head.add_argument("--hidden-dim", type=int, default=0, help="hidden units (0: a linear head)")
+    head.add_argument("--epochs", type=positive_int, default=300, help="full-batch training epochs")
+    head.add_argument("--pooling", default=None, help="pooling (default: the encoder's)")
+    head.add_argument("--layer", type=int, default=-1, help="hidden layer the encoder is read at")
+    head.add_argument("--seed", type=int, default=0, help="random seed")
+    head.add_argument("--out", type=Path, required=True, help="folder to save the head in")
     add_common_options(head)
     head.set_defaults(func=_cmd_train_head)
 
     cache = sub.add_parser("cache", help="list or clear the latent cache")
-    cache.add_argument("cache_command", choices=["ls", "clear"])
+    cache.add_argument("cache_command", choices=["ls", "clear"], help="list the entries, or remove them")
     cache.add_argument("--model", default=None, help="clear only this model's entries")
-    cache.add_argument("--cache-dir", default=None)
-    cache.add_argument("--format", choices=["text", "json"], default="text")
+    cache.add_argument("--cache-dir", default=None, help="latent cache folder (default $HUBSTITCH_CACHE or "
+                                                          "~/.cache/hubstitch)")
+    add_format(cache)
     cache.set_defaults(func=_cmd_cache)

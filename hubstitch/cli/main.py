@@ -1,10 +1,13 @@
-"""The ``hubstitch`` command line. Data goes to stdout, messages to stderr; errors exit non-zero with one line.
+"""The ``hubstitch`` command line. Data goes to stdout, messages to stderr; every error is one line and exit 1.
 
-Each command group registers its own sub-commands (`fitting`, `artifacts`, `shelf`).
+Each command group registers its own sub-commands (`fitting`, `artifacts`, `retrieval`, `shelf`). Progress
+messages (downloads, dataset builds, what auto chose) are logged at INFO and shown by default; ``-q`` / ``--quiet``
+keeps only warnings and drops progress bars; ``-v`` / ``--verbose`` adds debug messages and, on an error, the
+traceback. Both flags work before or after the command. ``hubstitch --help`` imports neither torch nor transformers.
 
 Example:
     $ hubstitch quickstart --out ./quickstart-pipeline
-    $ hubstitch fit-latents source.safetensors target.npy --method auto --holdout 0.2 --out ./translator
+    $ hubstitch fit-latents source.safetensors target.npy --method auto --holdout 0.2 --out ./translator -q
 """
 
 from __future__ import annotations
@@ -12,39 +15,92 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 
 from .._version import __version__
 from ..errors import HubstitchError
 from . import artifacts, fitting, retrieval, shelf
 
 
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Show each option's default, keep descriptions as written."""
+
+
+def _flags() -> argparse.ArgumentParser:
+    """-v / -q, accepted before the command and after it (SUPPRESS: a later position does not reset an earlier)."""
+    flags = argparse.ArgumentParser(add_help=False)
+    flags.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                       help="debug messages, and the traceback of an error")
+    flags.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                       help="warnings only: no progress messages or bars")
+    return flags
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hubstitch", description="Stitch pretrained models through their latents.")
+    flags = _flags()
+    parser = argparse.ArgumentParser(prog="hubstitch", description="Stitch pretrained models through their latents.",
+                                     parents=[flags], formatter_class=_Formatter)
     parser.add_argument("--version", action="version", version=f"hubstitch {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    original = sub.add_parser
+
+    def add_parser(name: str, **kwargs):
+        kwargs.setdefault("description", kwargs.get("help"))
+        return original(name, parents=[flags, *kwargs.pop("parents", [])], formatter_class=_Formatter, **kwargs)
+
+    sub.add_parser = add_parser
     shelf.register_quickstart(sub)
     for group in (fitting, artifacts, retrieval, shelf):
         group.register(sub)
     return parser
 
 
+def _configure_logging(verbose: bool, quiet: bool) -> None:
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s" if verbose
+                                           else "hubstitch: %(message)s"))
+    root = logging.getLogger("hubstitch")
+    root.handlers[:] = [handler]  # stderr; records still propagate to whatever the host application set up
+    root.setLevel(level)
+    if quiet:
+        import os
+
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # read by huggingface_hub and transformers at import
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
-    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
-
+    args.verbose, args.quiet = getattr(args, "verbose", False), getattr(args, "quiet", False)
+    _configure_logging(args.verbose, args.quiet)
     try:
         code = args.func(args)
-    except LocalEntryNotFoundError as err:
-        _fail(args.command, f"{err} (hubstitch: not in the local Hub cache and the Hub is offline or unreachable; "
-                            f"fix: check the id and revision, go online, or pass a local folder)")
-        return 1
-    except (HubstitchError, OSError, HfHubHTTPError, EntryNotFoundError) as err:
-        _fail(args.command, " ".join([str(err), *getattr(err, "__notes__", [])]))
+    except KeyboardInterrupt:
+        _fail(args.command, "interrupted")
+        return 130
+    except Exception as err:  # noqa: BLE001 - the CLI promises one line for every failure
+        _fail(args.command, _describe(err))
+        if args.verbose:
+            traceback.print_exc(file=sys.stderr)
         return 1
     return code if isinstance(code, int) else 0
+
+
+def _describe(err: BaseException) -> str:
+    """One readable line for any error: hubstitch's own say it all; others are named, with what to do."""
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
+
+    text = " ".join([str(err), *getattr(err, "__notes__", [])]).strip()
+    if isinstance(err, LocalEntryNotFoundError):
+        return (f"{text} (hubstitch: not in the local Hub cache and the Hub is offline or unreachable; fix: check "
+                f"the id and revision, go online, or pass a local folder)")
+    if isinstance(err, (HubstitchError, OSError, HfHubHTTPError, EntryNotFoundError)):
+        return text or type(err).__name__
+    kind = type(err).__name__
+    if kind == "HFValidationError":
+        return f"{text} (hubstitch: not an existing folder, nor a valid Hub repo id; fix: check the path or the id)"
+    return (f"unexpected {kind}: {text or 'no message'} (hubstitch did not foresee this input or state; fix: check "
+            f"the inputs; run again with -v for the traceback, and report it if the inputs look right)")
 
 
 def _fail(command: str, message: str) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import HubstitchValueError
-from .common import add_common_options, encoder_for_space, latent_cache, load_encoder
+from .common import add_common_options, add_format, encoder_for_space, latent_cache, load_encoder, positive_int
 
 
 def _cmd_export_st(args: argparse.Namespace) -> None:
@@ -29,6 +29,7 @@ def _cmd_export_st(args: argparse.Namespace) -> None:
     if args.push_to_hub:
         from ..hub.client import upload_folder
 
+        check_push_source(encoder.ref, args.allow_offline_pins)
         info = upload_folder(folder, args.push_to_hub, private=args.private or None,
                              commit_message="Upload sentence-transformers export with hubstitch")
         summary.update(repo_id=args.push_to_hub, commit=info.oid)
@@ -38,6 +39,17 @@ def _cmd_export_st(args: argparse.Namespace) -> None:
     sys.stdout.write(f"sentence-transformers folder: {folder}\nvectors in the space of "
                      f"{translator.config.target.model_id} ({translator.config.target.dim} dimensions)\n"
                      + (f"commit: {summary['commit']}\n" if "commit" in summary else ""))
+
+
+def check_push_source(space, allow: bool) -> None:
+    """The export's config.json is the transformer's: check the source space itself against the offline pins."""
+    from ..hub.offline_pins import OfflinePinError, offline_pins_in
+
+    found = offline_pins_in({"source": {"model_id": space.model_id, "revision": space.revision}})
+    if found and not allow:
+        raise OfflinePinError(f"the source {space.model_id}@{space.revision} exists only on this machine's offline "
+                              f"shelf ({found[0]['reason']}); nothing was uploaded; fix: export from the Hub "
+                              f"checkpoint, or pass --allow-offline-pins")
 
 
 def _cmd_index_build(args: argparse.Namespace) -> None:
@@ -134,11 +146,22 @@ def _emit(summary: dict[str, Any], fmt: str) -> None:
         sys.stdout.write("".join(f"{key}: {value}\n" for key, value in summary.items()))
 
 
+def unit_interval(value: str) -> float:
+    """An argparse type: a number in [0, 1]."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0.0 <= number <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number in [0, 1]")
+    return number
+
+
 def _dataset_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=None, help="the dataset's configuration (Hub datasets with several)")
     parser.add_argument("--split", default="train", help="dataset split")
     parser.add_argument("--revision", default=None, help="dataset revision")
-    parser.add_argument("--n", type=int, default=None, help="use a random sample of n rows")
+    parser.add_argument("--n", type=positive_int, default=None, help="use a random sample of n rows")
 
 
 def register(sub) -> None:
@@ -150,8 +173,10 @@ def register(sub) -> None:
     export.add_argument("--out", type=Path, required=True, help="a new folder")
     export.add_argument("--push-to-hub", default=None, metavar="REPO", help="also upload it (one commit)")
     export.add_argument("--private", action="store_true", help="create the Hub repo private")
+    export.add_argument("--allow-offline-pins", action="store_true",
+                        help="push even if the source is a checkpoint found only on this machine's offline shelf")
     export.add_argument("--trust-remote-code", action="store_true", help="allow checkpoints' own code (unsafe)")
-    export.add_argument("--format", choices=["text", "json"], default="text")
+    add_format(export)
     export.set_defaults(func=_cmd_export_st)
 
     index = sub.add_parser("index", help="a LanceDB vector index: build, query across models, migrate")
@@ -176,7 +201,7 @@ def register(sub) -> None:
     query.add_argument("--encoder", default=None, help="an encoder of the table's own space")
     query.add_argument("--pipeline", default=None, help="an embedding pipeline whose translator maps into the "
                                                         "table's space (hubstitch stitch ENCODER TRANSLATOR)")
-    query.add_argument("--k", type=int, default=10, help="hits per query")
+    query.add_argument("--k", type=positive_int, default=10, help="hits per query")
     query.add_argument("--pooling", default=None, help="pooling of --encoder (default: the encoder's)")
     query.add_argument("--layer", type=int, default=-1, help="hidden layer of --encoder")
     add_common_options(query)
@@ -188,9 +213,8 @@ def register(sub) -> None:
     migrate.add_argument("--table", required=True, help="the table to read (never modified)")
     migrate.add_argument("--translator", required=True, help="translator folder or Hub repo from the table's space")
     migrate.add_argument("--to-table", required=True, help="the new table")
-    migrate.add_argument("--batch-size", type=int, default=8192, help="rows per batch")
-    migrate.add_argument("--quiet", action="store_true", help="no progress bar")
-    migrate.add_argument("--format", choices=["text", "json"], default="text")
+    migrate.add_argument("--batch-size", type=positive_int, default=8192, help="rows per batch")
+    add_format(migrate)
     migrate.set_defaults(func=_cmd_index_migrate)
 
     gate = sub.add_parser("gate", help="evaluate a translator on held-out pairs; exit 1 below --min-recall")
@@ -200,8 +224,8 @@ def register(sub) -> None:
     gate.add_argument("--target-column", default=None, help="column the target encoder reads (default: the same)")
     gate.add_argument("--source", default=None, help="source encoder (default: the translator's, pinned)")
     gate.add_argument("--target", default=None, help="target encoder (default: the translator's, pinned)")
-    gate.add_argument("--min-recall", type=float, default=0.9, help="the recall@k that passes")
-    gate.add_argument("--k", type=int, default=10, help="recall@k: is an item's own target in its k nearest?")
+    gate.add_argument("--min-recall", type=unit_interval, default=0.9, help="the recall@k that passes")
+    gate.add_argument("--k", type=positive_int, default=10, help="recall@k: is an item's own target in its k nearest?")
     _dataset_options(gate)
     add_common_options(gate)
     gate.set_defaults(func=_cmd_gate)

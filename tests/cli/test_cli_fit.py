@@ -9,6 +9,7 @@ import sys
 
 import pytest
 import tiny_models as tm
+from helpers import one_error_line
 
 from hubstitch import Translator
 from hubstitch.heads.head import ClassifierHead
@@ -76,7 +77,7 @@ def test_train_head_then_errors(tiny, sentences, tmp_path):
     bad_column = _run("fit", tiny["bert"], tiny["bert-2"], "--anchors", sentences, "--source-column", "body",
                       "--out", tmp_path / "x", cache=tmp_path / "cache")
     assert bad_column.returncode == 1 and bad_column.stdout == ""
-    assert bad_column.stderr.count("\n") == 1 and "column(s) ['body'] not in" in bad_column.stderr
+    assert one_error_line(bad_column.stderr) and "column(s) ['body'] not in" in bad_column.stderr
     wrong_modality = _run("train-head", tiny["bert"], "--dataset", sentences, "--image-column", "text",
                           "--label-column", "label", "--out", tmp_path / "h2", cache=tmp_path / "cache")
     assert wrong_modality.returncode == 1 and "encodes text" in wrong_modality.stderr
@@ -85,7 +86,7 @@ def test_train_head_then_errors(tiny, sentences, tmp_path):
     assert too_many.returncode == 1 and "asked for 500 anchors but only 48" in too_many.stderr
     missing_repo = _run("fit", "no-such-org/no-such-model", tiny["bert"], "--anchors", sentences, "--out",
                         tmp_path / "z", cache=tmp_path / "cache")
-    assert missing_repo.returncode == 1 and missing_repo.stderr.count("\n") == 1
+    assert missing_repo.returncode == 1 and one_error_line(missing_repo.stderr)
     assert "not in the local Hub cache" in missing_repo.stderr
 
 
