@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from .errors import ArtifactError, HubstitchValueError
 
@@ -40,6 +41,26 @@ class LatentSpaceRef:
     layer: int | None = None
     dim: int = 0
     normalization: str | None = None
+    license: str | None = None  # the model's license, as its card states it (not compared between stages)
+
+    @classmethod
+    def from_dict(cls, data: Any, origin: str = "config") -> LatentSpaceRef:
+        """Build from a config's JSON object, each field checked (`hubstitch.hub.config_fields`)."""
+        from .hub.config_fields import integer, mapping, optional_integer, text
+
+        data = mapping(data, origin, "a latent space ({model_id, revision, modality, pooling, layer, dim, ...})")
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ArtifactError(f"{origin} has unknown fields {unknown}; expected those of a latent space; fix: "
+                                f"re-save the artifact with this hubstitch")
+        return cls(model_id=text(data, "model_id", origin, optional=True),
+                   revision=text(data, "revision", origin, optional=True),
+                   modality=text(data, "modality", origin, ("text", "image", "audio", "synthetic"), optional=True),
+                   pooling=text(data, "pooling", origin, optional=True),
+                   layer=optional_integer(data, "layer", origin, -1000, 1000),
+                   dim=integer(data, "dim", origin, 0, default=0),
+                   normalization=text(data, "normalization", origin, ("l2",), optional=True),
+                   license=text(data, "license", origin, optional=True))
 
     def __post_init__(self) -> None:
         if self.revision is not None and is_hub_id(self.model_id) and not _REVISION.match(self.revision):

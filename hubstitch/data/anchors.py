@@ -56,6 +56,42 @@ def _image_folder(folder: Path):
     return Dataset.from_dict({"image": paths, "label": labels})
 
 
+def _read_rows(raw: bytes, builder: str, spec: str) -> list[dict[str, Any]]:
+    """The rows of a CSV (header row) or JSON file (JSON lines, or one array), each a dict of column -> value."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise DatasetError(f"{spec!r} is not UTF-8 text ({err}); fix: save it as UTF-8") from None
+    if builder == "csv":
+        import csv
+        import io
+
+        try:
+            rows = list(csv.DictReader(io.StringIO(text)))
+        except csv.Error as err:
+            raise DatasetError(f"{spec!r} could not be read as CSV ({err}); fix: check its quoting") from None
+        if not rows:
+            raise DatasetError(f"{spec!r} is empty: a header and no rows; fix: check the file")
+        ragged = [i + 2 for i, row in enumerate(rows) if None in row]
+        if ragged:
+            raise DatasetError(f"{spec!r} has rows with more fields than its header (lines {ragged[:5]}); fix: check "
+                               f"the quoting of those lines")
+        return rows
+    stripped = text.strip()
+    try:
+        if stripped.startswith("["):
+            rows = json.loads(stripped)
+        else:
+            rows = [json.loads(line) for line in stripped.splitlines() if line.strip()]
+    except (json.JSONDecodeError, RecursionError) as err:
+        raise DatasetError(f"{spec!r} could not be read as JSON ({err}); fix: one JSON object per line") from None
+    bad = [i for i, row in enumerate(rows if isinstance(rows, list) else [rows]) if not isinstance(row, dict)]
+    if not isinstance(rows, list) or bad or not rows:
+        raise DatasetError(f"{spec!r} could not be read as JSON rows (entries {bad[:5]} are not objects); expected "
+                           f"one JSON object per line; fix: check the file")
+    return rows
+
+
 def _load_dataset(spec: str, config: str | None, split: str, revision: str | None,
                   local_files_only: bool | None) -> tuple[Any, str, str]:
     """(dataset, name for provenance, pinned revision or content hash)."""
@@ -67,8 +103,16 @@ def _load_dataset(spec: str, config: str | None, split: str, revision: str | Non
         if builder is None:
             raise DatasetError(f"{spec!r} has an unknown extension; expected .csv, .jsonl or .json, a dataset folder "
                                f"or a Hub id; fix: convert it")
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        return load_dataset(builder, data_files=str(path), split="train"), str(path.resolve()), f"sha256:{digest}"
+        raw = path.read_bytes()
+        if not raw.strip():
+            raise DatasetError(f"{spec!r} is empty; expected rows of {builder.upper()}; fix: check the file")
+        rows = _read_rows(raw, builder, spec)  # parsed here: pyarrow's JSON reader crashes the process on some files
+        try:
+            data = Dataset.from_list(rows)
+        except Exception as err:  # noqa: BLE001 - pyarrow refuses mixed column types with several kinds
+            raise DatasetError(f"{spec!r}: the rows do not form a table ({type(err).__name__}: {str(err)[:200]}); "
+                               f"fix: give every row the same columns with one type each") from None
+        return data, str(path.resolve()), f"sha256:{hashlib.sha256(raw).hexdigest()}"
     if path.is_dir():
         if (path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file():
             data = load_from_disk(str(path))

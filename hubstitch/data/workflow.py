@@ -75,6 +75,9 @@ def fit_from_encoders(source: Encoder, target: Encoder, anchors: AnchorSet | Non
                                 source_ref=source.ref, target_ref=target.ref, **options)
     if pools is not None:
         options.update(unpaired_source=pools[0], unpaired_target=pools[1])
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise HubstitchValueError(f"n={n!r} anchors; expected a whole number of at least 1, or None for all; fix: "
+                                  f"pass n=None to use every anchor")
     pool, heldout = anchors.split_holdout(holdout, seed=seed)
     n = n or len(pool)
     features = None

@@ -18,6 +18,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ..encoders.encoder import MAX_IMAGE_PIXELS
 from ..errors import HubstitchError
 from ..spaces import IncompatibleStagesError
 from .search import DemoSearch
@@ -53,9 +54,12 @@ def load_image(path: str | None):
                        f"Upload a smaller file.")
     try:
         with Image.open(path) as image:
+            if image.width * image.height > MAX_IMAGE_PIXELS:  # before decoding: a small file can be huge
+                raise gr.Error(f"The image is {image.width} x {image.height} pixels; the limit is "
+                               f"{MAX_IMAGE_PIXELS:,} pixels. Upload a smaller one.")
             image.load()
             return image.convert("RGB")
-    except (UnidentifiedImageError, OSError) as err:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as err:
         raise gr.Error(f"{Path(path).name} is not an image PIL can read ({err.__class__.__name__}); "
                        f"upload a PNG or JPEG.") from None
 

@@ -135,6 +135,33 @@ def _quiet_transformers() -> Iterator[None]:
         transformers_logging.set_verbosity(previous)
 
 
+def _position_limit(model, tokenizer) -> int | None:
+    """The longest input the model takes when its tokenizer states no limit (transformers says 1e30): longer texts
+    are truncated there instead of overflowing the position embeddings."""
+    stated = getattr(tokenizer, "model_max_length", None)
+    positions = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
+    if isinstance(stated, int) and stated < 1_000_000:
+        return None  # the tokenizer truncates by itself
+    if not isinstance(positions, int):
+        return None
+    offset = 2 if getattr(model.config, "model_type", "") in ("roberta", "xlm-roberta", "camembert") else 0
+    return positions - offset
+
+
+def _card_license(folder: Path) -> str | None:
+    """The license a checkpoint's card states in its metadata, if it has a card."""
+    card = folder / "README.md"
+    if not card.is_file():
+        return None
+    try:
+        from huggingface_hub.repocard import metadata_load
+
+        value = (metadata_load(card) or {}).get("license")
+    except Exception:  # noqa: BLE001 - a malformed card only means the license is unknown
+        return None
+    return value if isinstance(value, str) else None
+
+
 def is_single_item(items: Any) -> bool:
     """True for one item rather than a collection: a string, a path, a PIL image, a file object, a dict (a
     ``datasets`` cell), or an HxW / HxWxC array (an N-row array is N items)."""
@@ -206,10 +233,13 @@ class Encoder:
                       family=family, max_length=st["max_length"] if st else None,
                       normalize=bool(st and st["normalize"]), device=device)
         encoder.folder, encoder.sentence_transformers = folder, st
+        if encoder.max_length is None and modality == "text":
+            encoder.max_length = _position_limit(model, processor)
         encoder._check_pooling_and_layer(layer)
         probe = encoder._forward(encoder._probe_batch())
         encoder.ref.dim = int(probe.shape[1])
         encoder.ref.normalization = "l2" if encoder.normalize else None
+        encoder.ref.license = _card_license(resolved.folder)
         logger.debug("loaded %r", encoder)
         return encoder
 
@@ -332,6 +362,8 @@ class Encoder:
         A single item (a string, a path, an image, an array) gives one row, as sentence-transformers does.
         """
         items = [items] if is_single_item(items) else list(items)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise EncoderError(f"batch_size={batch_size!r}; expected a whole number of at least 1; fix: pass 32")
         if self.modality == "image":  # decode images lazily, batch by batch
             result = torch.empty(len(items), self.dim) if items else None
             with tqdm(total=len(items), desc=f"encoding with {self.ref.model_id}", disable=not progress) as bar:

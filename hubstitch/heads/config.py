@@ -15,6 +15,7 @@ from typing import Any
 
 from .._version import __version__
 from ..errors import ArtifactError
+from ..hub.config_fields import integer, string_list, sub_mapping, text
 from ..spaces import LatentSpaceRef
 
 HEAD_FORMAT_VERSION = 1
@@ -56,12 +57,21 @@ class HeadConfig:
         if data.get("input_space", "absolute") not in ("absolute", "relative"):
             raise ArtifactError(f"{origin} names input_space {data.get('input_space')!r}; expected 'absolute' or "
                                 f"'relative'; fix: upgrade hubstitch")
-        if data.get("activation") not in ACTIVATIONS:
+        if data.get("activation", "none") not in ACTIVATIONS:
             raise ArtifactError(f"{origin} names activation {data.get('activation')!r}; expected one of "
                                 f"{list(ACTIVATIONS)}")
-        values = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        try:
-            values["encoder"] = LatentSpaceRef(**(values.get("encoder") or {}))
-            return cls(**values)
-        except TypeError as err:
-            raise ArtifactError(f"{origin} has an unexpected field: {err}; fix: re-save the head") from err
+        encoder = LatentSpaceRef.from_dict(data.get("encoder") or {}, f"{origin} (encoder)")
+        input_dim = integer(data, "input_dim", origin, 1)
+        if encoder.dim not in (0, input_dim) and data.get("input_space", "absolute") == "absolute":
+            raise ArtifactError(f"{origin}: input_dim {input_dim} differs from the encoder's dim {encoder.dim}; "
+                                f"fix: re-save the head")
+        return cls(input_dim=input_dim, labels=string_list(data, "labels", origin, 1), encoder=encoder,
+                   hidden_dim=integer(data, "hidden_dim", origin, 0, default=0),
+                   activation=data.get("activation", "none"),
+                   kind=text(data, "kind", origin, ("trained", "spliced"), default="trained"),
+                   architecture=text(data, "architecture", origin, optional=True),
+                   input_space=data.get("input_space", "absolute"),
+                   relative=sub_mapping(data, "relative", origin, default={}),
+                   training=sub_mapping(data, "training", origin, default={}),
+                   format_version=data["format_version"],
+                   hubstitch_version=text(data, "hubstitch_version", origin, default=__version__))

@@ -39,10 +39,10 @@ from ..hub.artifact_io import (
     load_state_checked,
     read_config,
 )
-from ..hub.cards import template
+from ..hub.cards import hub_base_model, hub_dataset, template
 from ..hub.client import OneCommitPush
 from ..math.validation import as_latents, check_width
-from ..spaces import LatentSpaceRef, is_hub_id
+from ..spaces import LatentSpaceRef
 from .config import HeadConfig
 
 logger = logging.getLogger(__name__)
@@ -146,15 +146,15 @@ class ClassifierHead(nn.Module, OneCommitPush, PyTorchModelHubMixin, library_nam
     def generate_model_card(self, *args: Any, **kwargs: Any) -> ModelCard:
         encoder = self.config.encoder.model_id
         eval_results = None
-        if "val_accuracy" in self.config.training:
-            task = "image-classification" if self.config.encoder.modality == "image" else "text-classification"
-            dataset = (self.config.training.get("dataset") or {}).get("dataset_id")
-            dataset = dataset if is_hub_id(dataset) else None
-            eval_results = [EvalResult(task_type=task, dataset_type=dataset or "held-out",
-                                       dataset_name=dataset or "held-out training split", metric_type="accuracy",
-                                       metric_name="Validation accuracy",
+        task = "image-classification" if self.config.encoder.modality == "image" else "text-classification"
+        dataset = hub_dataset((self.config.training.get("dataset") or {}).get("dataset_id"))
+        if "val_accuracy" in self.config.training and dataset:  # model-index needs a Hub dataset
+            eval_results = [EvalResult(task_type=task, dataset_type=dataset, dataset_name=dataset,
+                                       metric_type="accuracy", metric_name="Validation accuracy",
                                        metric_value=round(float(self.config.training["val_accuracy"]), 6))]
-        data = ModelCardData(library_name="hubstitch", base_model=[encoder] if is_hub_id(encoder) else None,
+        base = hub_base_model(encoder)
+        data = ModelCardData(library_name="hubstitch", pipeline_tag=task, base_model=base,
+                             base_model_relation="adapter" if base else None, license=self.config.encoder.license,
                              tags=["hubstitch", "classifier-head", f"head-{self.config.kind}"],
                              model_name=f"{encoder or 'encoder'} classifier head", eval_results=eval_results)
         return ModelCard.from_template(
@@ -170,7 +170,9 @@ class ClassifierHead(nn.Module, OneCommitPush, PyTorchModelHubMixin, library_nam
         config_path, weights_path = artifact_files(pretrained_model_name_or_path, revision=revision,
                                                    cache_dir=cache_dir, force_download=force_download, token=token,
                                                    local_files_only=local_files_only, what="classifier head")
-        head = cls(HeadConfig.from_dict(read_config(config_path), origin=str(config_path)))
+        config = HeadConfig.from_dict(read_config(config_path), origin=str(config_path))
+        with torch.device("meta"):  # shapes only: nothing is allocated until the file's tensors are checked
+            head = cls(config)
         finish_loading(head, load_state_checked(head, weights_path, "classifier head"))
         head.hub_origin = hub_origin(pretrained_model_name_or_path, config_path)
         if head.config.input_space == "relative":

@@ -21,3 +21,25 @@ def template(name: str) -> str:
         return resources.files("hubstitch.model_cards").joinpath(name).read_text(encoding="utf-8")
     except ModuleNotFoundError:  # running from a source checkout that was not installed
         return (Path(__file__).resolve().parents[2] / "model_cards" / name).read_text(encoding="utf-8")
+
+
+def hub_base_model(model_id: str | None) -> str | None:
+    """`model_id` if it can be a card's ``base_model``: a Hub id, not a local path, not an id that exists only on
+    this machine's offline shelf."""
+    from ..spaces import is_hub_id
+    from .offline_pins import is_offline_only
+
+    return model_id if is_hub_id(model_id) and not is_offline_only(model_id) else None
+
+
+def hub_dataset(dataset_id: str | None) -> str | None:
+    """`dataset_id` if it is a Hub dataset id (a model-index ``dataset.type`` must be one), else None."""
+    from ..spaces import is_hub_id
+
+    return dataset_id if is_hub_id(dataset_id) else None
+
+
+def shared_license(*licenses: str | None) -> str | None:
+    """The license the inputs state, when they all state the same one."""
+    stated = {value for value in licenses}
+    return stated.pop() if len(stated) == 1 else None

@@ -26,7 +26,7 @@ from ..errors import HubstitchValueError
 
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 # Never fetch pickled weights or code: safetensors, configs, tokenizer and processor files only.
-MODEL_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken"]
+MODEL_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken", "README.md"]  # the card: license
 
 
 @dataclass(frozen=True)
@@ -39,10 +39,16 @@ class ResolvedRepo:
     is_local: bool
 
 
-def content_hash(folder: Path) -> str:
-    """sha256 over the relative paths and bytes of every file under `folder` (sorted), as ``sha256:<hex>``."""
+CHECKPOINT_FILES = [*MODEL_PATTERNS, "*.py"]  # what a local checkpoint's revision is hashed over
+
+
+def content_hash(folder: Path, patterns: list[str] | None = None) -> str:
+    """sha256 over the relative paths and bytes of the files under `folder` (sorted), as ``sha256:<hex>``: every
+    file, or only those whose name matches one of `patterns`."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and ".cache" not in p.parts):
+    files = (p for p in folder.rglob("*") if p.is_file() and ".cache" not in p.parts
+             and (patterns is None or any(p.match(pattern) for pattern in patterns)))
+    for path in sorted(files):
         digest.update(str(path.relative_to(folder)).encode() + b"\0")
         with path.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
@@ -68,6 +74,12 @@ def resolve(spec: str | Path, *, revision: str | None = None, repo_type: str = "
                 f"revision {revision!r} was given for the local folder {spec!r}; expected a revision only with a "
                 f"Hub id; fix: drop the revision, or check out that revision into the folder"
             )
+        if repo_type == "model":  # a checkpoint: refuse a folder that is none before hashing it (say, /usr)
+            if not ((path / "config.json").is_file() or (path / "modules.json").is_file()):
+                raise HubstitchValueError(
+                    f"{spec!r} is a folder without config.json or modules.json; expected a checkpoint folder (or a "
+                    f"Hub id); fix: point at the folder that holds the model's config.json")
+            return ResolvedRepo(path.resolve(), str(path.resolve()), content_hash(path, CHECKPOINT_FILES), True)
         return ResolvedRepo(path.resolve(), str(path.resolve()), content_hash(path), True)
     if path.exists():
         raise HubstitchValueError(f"{spec!r} is a file; expected a Hub id or a folder; fix: pass its folder")

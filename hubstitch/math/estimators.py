@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from ..errors import StreamingNotSupportedError
+from ..errors import LatentsError, StreamingNotSupportedError
 from . import solvers
 from .mlp import train_residual_mlp
 from .preprocessing import Preprocessor
@@ -66,14 +66,10 @@ def fit_translation(source, target, method: str, progress: Callable[[int, float]
     translation = _assemble(method, opts, source_prep, target_prep, x.shape[0])
     mapping = translation.map
     if method == "orthogonal":
-        xm = mapping.match_source(xp)
-        ym = mapping.match_source(yp) if mapping.dim_matching == "truncate" else yp
-        cross = xm.T @ ym
-        if cross.shape != (mapping.matched_dim, mapping.matched_dim):  # zero padding of the narrower side
-            cross = torch.nn.functional.pad(cross, (0, mapping.matched_dim - cross.shape[1],
-                                                    0, mapping.matched_dim - cross.shape[0]))
+        m = mapping.matched_dim
+        xm, ym = xp[:, :m], yp[:, :m]  # truncation; zero padding adds nothing to X^T Y
         sq_norm = (xm * xm).sum() if opts["isotropic_scale"] else None
-        mapping.rotation, mapping.scale = solvers.procrustes(cross, sq_norm, opts["span_only"])
+        mapping.rotation, mapping.scale = _rotation(xm.T @ ym, m, sq_norm, opts["span_only"])
     elif method == "affine":
         design = torch.cat([xp, torch.ones(xp.shape[0], 1, dtype=xp.dtype)], dim=1)
         solution = torch.linalg.lstsq(design, yp, driver="gelsd").solution
@@ -90,11 +86,29 @@ def fit_translation(source, target, method: str, progress: Callable[[int, float]
     return _finish(translation)
 
 
+def _rotation(block: torch.Tensor, m: int, sq_norm, span_only: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Procrustes on the (kx, ky) block of X^T Y that is not zero padding, embedded in the (m, m) rotation.
+
+    Padded coordinates are always zero, so only this block of the rotation is ever used: an economy SVD of
+    (kx, ky) instead of a full one of (m, m) (384 -> 4096 on 20 anchors: a 384 x 4096 SVD, not 4096 x 4096).
+    """
+    rotation_block, scale = solvers.procrustes(block, sq_norm, span_only)
+    rotation = torch.zeros(m, m, dtype=block.dtype)
+    rotation[: block.shape[0], : block.shape[1]] = rotation_block
+    return rotation, scale
+
+
 def _finish(translation: LatentTranslation) -> LatentTranslation:
-    """Store every buffer contiguously, as a reload from safetensors will: the same layout gives the same bits."""
+    """Store every buffer contiguously, as a reload from safetensors will: the same layout gives the same bits; and
+    refuse a fit whose parameters are not all finite (an overflow, a singular system) rather than save it."""
     for module in translation.modules():
         for name, buffer in list(module.named_buffers(recurse=False)):
             setattr(module, name, buffer.contiguous())
+    for name, tensor in translation.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise LatentsError(f"the {translation.method!r} fit produced non-finite values in {name!r} (options "
+                               f"{ {k: v for k, v in translation.options.items() if k != 'dead_tol'} }); expected a "
+                               f"finite translator; fix: check the latents' scale, or choose another alpha or method")
     return translation.eval()
 
 
@@ -138,11 +152,9 @@ def fit_translation_from_statistics(stats: SufficientStatistics, method: str, **
     if method == "orthogonal":
         m = mapping.matched_dim
         kx, ky = min(cross.shape[0], m), min(cross.shape[1], m)
-        square = torch.zeros(m, m, dtype=torch.float64)
-        square[:kx, :ky] = cross[:kx, :ky]
         sq_x = (stats.source_sq[sx] - 2 * ax * stats.source_sum[sx] + n * ax * ax) / (dx * dx)
-        mapping.rotation, mapping.scale = solvers.procrustes(
-            square, sq_x[:kx].sum() if opts["isotropic_scale"] else None, opts["span_only"])
+        mapping.rotation, mapping.scale = _rotation(cross[:kx, :ky], m, sq_x[:kx].sum() if opts["isotropic_scale"]
+                                                    else None, opts["span_only"])
         return _finish(translation)
     raw_gram = stats.source_gram[sx][:, sx]
     gram = (raw_gram - torch.outer(stats.source_sum[sx], ax) - torch.outer(ax, stats.source_sum[sx])

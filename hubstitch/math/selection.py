@@ -35,7 +35,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import AnchorCountError
+from ..errors import AnchorCountError, UnknownMethodError
 from .estimators import fit_translation
 from .preprocessing import Preprocessor
 from .translation import COMMON_DEFAULTS, METHOD_DEFAULTS
@@ -99,6 +99,9 @@ def select_method(source, target, candidates: list[tuple[str, dict[str, Any]]] |
     """Return (method, options, report) for the best-scoring candidate; `common` options go to every candidate
     (those that do not apply to a method are left out for it)."""
     start = time.perf_counter()
+    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
+        raise UnknownMethodError(f"folds={folds!r}; expected a whole number of at least 2 for cross-validation; "
+                                 f"fix: pass folds=5")
     x, y = as_pair(source, target)
     n = x.shape[0]
     require_anchors(n, 4, "auto", "two folds of two for cross-validation")

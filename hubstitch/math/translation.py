@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -80,9 +81,28 @@ def resolve_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
             f"output_calibration {resolved['output_calibration']!r} is not known; expected one of "
             f"{list(CALIBRATIONS)}; fix: pick one"
         )
-    if "alpha" in resolved and not float(resolved["alpha"]) >= 0:
-        raise UnknownMethodError(f"alpha {resolved['alpha']!r} is negative; expected alpha >= 0; fix: pass 0 or more")
+    for name, low, high in _RANGES:
+        if name in resolved and not _within(resolved[name], low, high):
+            raise UnknownMethodError(
+                f"{name}={resolved[name]!r} is out of range; expected a number in [{low}, {high}]; fix: pass one")
+    for name in ("isotropic_scale", "span_only"):
+        if name in resolved and not isinstance(resolved[name], bool):
+            raise UnknownMethodError(f"{name}={resolved[name]!r}; expected True or False")
     return resolved
+
+
+_RANGES = (("alpha", 0.0, math.inf), ("dead_tol", 0.0, 1.0), ("hidden_dim", 1, 1 << 16), ("lr", 1e-12, 10.0),
+           ("weight_decay", 0.0, 10.0), ("max_epochs", 1, 1 << 20), ("patience", 1, 1 << 20),
+           ("batch_size", 1, 1 << 24), ("val_fraction", 1e-6, 0.9))
+
+
+def _within(value: Any, low: float, high: float) -> bool:
+    """A finite number (not a bool) in [low, high); integers where the bounds are."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return False
+    if isinstance(low, int) and not float(value).is_integer():
+        return False
+    return low <= value < high if math.isfinite(high) else low <= value
 
 
 class LatentTranslation(nn.Module):

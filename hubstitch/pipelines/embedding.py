@@ -15,7 +15,6 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +22,8 @@ import torch
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..encoders.encoder import Encoder
-from ..hub.cards import template
-from ..spaces import LatentSpaceRef, is_hub_id
+from ..hub.cards import hub_base_model, hub_dataset, shared_license, template
+from ..spaces import LatentSpaceRef
 from ..translators.card import METRIC_NAMES
 from ..translators.translator import Translator
 from .pipeline import StitchedPipeline
@@ -47,9 +46,7 @@ class StitchedEncoder(StitchedPipeline):
 
     def encode(self, items: Any, batch_size: int = 32, progress: bool = False) -> torch.Tensor:
         """Vectors (n, target dim) for `items` (a single item gives one row, as sentence-transformers does)."""
-        single = isinstance(items, (str, Path)) or not isinstance(items, Sequence)
-        vectors = self.translator(self.encoder.encode([items] if single else list(items), batch_size=batch_size,
-                                                      progress=progress))
+        vectors = self.translator(self.encoder.encode(items, batch_size=batch_size, progress=progress))
         return torch.nn.functional.normalize(vectors, dim=1) if self.normalize else vectors
 
     def __call__(self, inputs: Any, batch_size: int = 32, **unused: Any) -> torch.Tensor:
@@ -60,13 +57,16 @@ class StitchedEncoder(StitchedPipeline):
     def model_card(self, manifest: dict[str, Any], repo_id: str | None = None) -> ModelCard:
         source, target = self.encoder.ref, self.space
         heldout = self.translator.config.metrics.get("heldout") or {}
-        eval_results = [EvalResult(task_type="feature-extraction", dataset_type="held-out-anchors",
-                                   dataset_name="held-out anchor pairs", metric_type=name,
-                                   metric_name=METRIC_NAMES.get(name, name), metric_value=round(float(value), 6))
-                        for name, value in heldout.items()] or None
-        data = ModelCardData(library_name="hubstitch", pipeline_tag="feature-extraction",
-                             base_model=source.model_id if is_hub_id(source.model_id) else None,
-                             eval_results=eval_results, model_name="stitched encoder (embedding)",
+        dataset = hub_dataset(self.translator.config.anchors.dataset_id)
+        eval_results = [EvalResult(task_type="feature-extraction", dataset_type=dataset, dataset_name=dataset,
+                                   metric_type=name, metric_name=METRIC_NAMES.get(name, name),
+                                   metric_value=round(float(value), 6))
+                        for name, value in heldout.items()] if dataset else None
+        base = hub_base_model(source.model_id)
+        data = ModelCardData(library_name="hubstitch", pipeline_tag="feature-extraction", base_model=base,
+                             base_model_relation="adapter" if base else None,
+                             license=shared_license(source.license, target.license),
+                             eval_results=eval_results or None, model_name="stitched encoder (embedding)",
                              tags=["hubstitch", "stitched-pipeline", "stitch-embedding", "latent-translation"])
         return ModelCard.from_template(data, template_str=template("pipeline.md"), manifest=manifest,
                                        repo_id=repo_id or "path/to/this/pipeline", shape=self.shape,

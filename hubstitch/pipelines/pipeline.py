@@ -31,8 +31,8 @@ from ..errors import ArtifactError, HubstitchValueError
 from ..heads.config import HeadConfig
 from ..heads.head import ClassifierHead
 from ..heads.relative import relative_inputs
-from ..hub.artifact_io import CONFIG_NAME, check_header, read_config
-from ..hub.cards import template
+from ..hub.artifact_io import CONFIG_NAME, check_header, inside, read_config
+from ..hub.cards import hub_base_model, hub_dataset, shared_license, template
 from ..spaces import IncompatibleStagesError, LatentSpaceRef, check_same_space, is_hub_id
 from ..translators.config import TranslatorConfig
 from ..translators.translator import Translator
@@ -46,16 +46,44 @@ ROLES = {"translated": ("encoder", "translator", "head"), "relative": ("encoder"
 
 
 def _stage_location(stage: dict[str, Any], root: Path | None) -> str:
-    """Where a stage lives: a validated subfolder of the pipeline repo, or a Hub id."""
+    """Where a stage lives: a validated subfolder of the pipeline repo (links may not lead out of it), or a Hub id
+    (or, for the encoder, a local checkpoint folder)."""
     if stage.get("path"):
         relative = Path(stage["path"])
         if root is None or relative.is_absolute() or ".." in relative.parts:
             raise ArtifactError(f"stage {stage.get('role')!r} has path {stage['path']!r}; expected a relative "
                                 f"subfolder of the pipeline repo; fix: re-save the pipeline")
-        return str(root / relative)
+        folder = root / relative
+        inside(folder, root)
+        for file in folder.iterdir() if folder.is_dir() else ():
+            inside(file, root)
+        return str(folder)
     if not stage.get("model_id"):
         raise ArtifactError(f"stage {stage.get('role')!r} names neither model_id nor path; fix: re-save the pipeline")
     return stage["model_id"]
+
+
+def _check_stage(stage: Any, where: str) -> None:
+    """A manifest stage: an object with role and kind strings, and a Hub id (or path) that is a plain string."""
+    if not isinstance(stage, dict):
+        raise ArtifactError(f"{where}: a stage is a {type(stage).__name__}; expected an object; fix: re-save it")
+    for key in ("role", "kind", "model_id", "revision", "path", "modality", "pooling"):
+        value = stage.get(key)
+        if value is not None and (not isinstance(value, str) or "\0" in value or len(value) > 1000):
+            raise ArtifactError(f"{where}: stage field {key!r} is {value!r}"[:300] + "; expected a plain string; "
+                                "fix: re-save the pipeline")
+    model_id = stage.get("model_id")
+    if stage.get("kind") != "encoder" and model_id and not is_hub_id(model_id):
+        raise ArtifactError(f"{where}: stage {stage.get('role')!r} names {model_id!r}; expected a Hub id (a local "
+                            f"stage lives in a subfolder given by 'path'); fix: re-save the pipeline")
+    if stage.get("kind") == "encoder" and (stage.get("path") or not model_id):
+        raise ArtifactError(f"{where}: the encoder stage has {'a path' if stage.get('path') else 'no model_id'}; "
+                            f"expected a model_id (a Hub id or the checkpoint folder it was saved with); fix: re-save "
+                            f"the pipeline")
+    for key in ("layer", "dim"):
+        if key in stage and stage[key] is not None and (isinstance(stage[key], bool)
+                                                          or not isinstance(stage[key], int)):
+            raise ArtifactError(f"{where}: stage field {key!r} is {stage[key]!r}; expected an integer")
 
 
 class StitchedPipeline:
@@ -141,16 +169,18 @@ class StitchedPipeline:
         return folder
 
     def model_card(self, manifest: dict[str, Any], repo_id: str | None = None) -> ModelCard:
-        hub_ids = [s["model_id"] for s in manifest["stages"] if is_hub_id(s.get("model_id"))]
         metrics, eval_results = manifest.get("metrics") or {}, None
-        if "accuracy" in metrics:
-            dataset = metrics.get("dataset") if is_hub_id(metrics.get("dataset")) else None
-            task = "image-classification" if self.encoder.modality == "image" else "text-classification"
-            eval_results = [EvalResult(task_type=task, dataset_type=dataset or "evaluation-set",
-                                       dataset_name=dataset or "labelled evaluation inputs", metric_type="accuracy",
-                                       metric_name="Stitched accuracy", metric_value=round(metrics["accuracy"], 6))]
-        data = ModelCardData(library_name="hubstitch", base_model=hub_ids or None, eval_results=eval_results,
-                             model_name=f"stitched pipeline ({self.shape})",
+        task = "image-classification" if self.encoder.modality == "image" else "text-classification"
+        dataset = hub_dataset(metrics.get("dataset"))
+        if "accuracy" in metrics and dataset:  # model-index needs a Hub dataset; else the body says it
+            eval_results = [EvalResult(task_type=task, dataset_type=dataset, dataset_name=dataset,
+                                       metric_type="accuracy", metric_name="Stitched accuracy",
+                                       metric_value=round(metrics["accuracy"], 6))]
+        base = hub_base_model(self.encoder.ref.model_id)
+        licenses = [self.encoder.ref.license, self.head.config.encoder.license if self.head else None]
+        data = ModelCardData(library_name="hubstitch", pipeline_tag=task, base_model=base,
+                             base_model_relation="adapter" if base else None, license=shared_license(*licenses),
+                             eval_results=eval_results, model_name=f"stitched pipeline ({self.shape})",
                              tags=["hubstitch", "stitched-pipeline", f"stitch-{self.shape}"])
         return ModelCard.from_template(data, template_str=template("pipeline.md"), manifest=manifest,
                                        repo_id=repo_id or "path/to/this/pipeline", shape=self.shape,
@@ -252,6 +282,13 @@ def _read_manifest(repo_or_dir: str | Path, revision: str | None,
     source = str(repo_or_dir)
     if Path(source).is_dir():
         path = Path(source) / CONFIG_NAME
+        if not path.is_file():
+            raise ArtifactError(f"{source} has no {CONFIG_NAME}; expected a pipeline folder written by "
+                                f"StitchedPipeline.save_pretrained or `hubstitch stitch`")
+        inside(path, Path(source))
+    elif not is_hub_id(source):
+        raise ArtifactError(f"{source!r} is not an existing folder, nor a Hub repo id; expected a pipeline folder or "
+                            f"'org/name'; fix: check the path or the id")
     else:
         from huggingface_hub import snapshot_download
 
@@ -263,11 +300,18 @@ def _read_manifest(repo_or_dir: str | Path, revision: str | None,
             # Embedded stages live in subfolders of the same commit: fetch the whole snapshot of that commit.
             snapshot_download(source, revision=path.parent.name, local_files_only=bool(local_files_only))
     manifest = read_config(path)
+    if not isinstance(manifest, dict):
+        raise ArtifactError(f"{path} holds a {type(manifest).__name__}; expected a pipeline manifest object")
     check_header(manifest, "stitched-pipeline", PIPELINE_FORMAT_VERSION, str(path), "stitched pipeline manifest",
                  "StitchedPipeline.save_pretrained")
     shape = manifest.get("shape")
-    if shape not in ROLES:
+    if not isinstance(shape, str) or shape not in ROLES:
         raise ArtifactError(f"{path} has shape {shape!r}; expected one of {sorted(ROLES)}")
+    if not isinstance(manifest.get("stages"), list):
+        raise ArtifactError(f"{path}: field 'stages' is {manifest.get('stages')!r}"[:300] + "; expected a list of "
+                            "stage objects; fix: re-save the pipeline")
+    for stage in manifest["stages"]:
+        _check_stage(stage, str(path))
     roles = {s.get("role") for s in manifest.get("stages", [])}
     if roles != set(ROLES[shape]):
         raise ArtifactError(f"{path} has stages {sorted(r for r in roles if r)}; a {shape!r} pipeline needs "

@@ -29,8 +29,7 @@ from safetensors.torch import save_file
 
 from .._version import __version__
 from ..errors import HubstitchValueError
-from ..hub.cards import template
-from ..spaces import is_hub_id
+from ..hub.cards import hub_base_model, hub_dataset, shared_license, template
 from ..translators.affine import affine_stages
 from ..translators.card import METRIC_NAMES
 
@@ -133,14 +132,18 @@ def _card(stitched: StitchedEncoder, repo_id: str | None) -> ModelCard:
     source, target = stitched.encoder.ref, stitched.space
     config = stitched.translator.config
     heldout = config.metrics.get("heldout") or {}
-    eval_results = [EvalResult(task_type="feature-extraction", dataset_type="held-out-anchors",
-                               dataset_name="held-out anchor pairs", metric_type=name,
-                               metric_name=METRIC_NAMES.get(name, name), metric_value=round(float(value), 6))
-                    for name, value in heldout.items()] or None
+    dataset = hub_dataset(config.anchors.dataset_id)
+    eval_results = [EvalResult(task_type="feature-extraction", dataset_type=dataset, dataset_name=dataset,
+                               metric_type=name, metric_name=METRIC_NAMES.get(name, name),
+                               metric_value=round(float(value), 6))
+                    for name, value in heldout.items()] if dataset else None
+    base = hub_base_model(source.model_id)
     data = ModelCardData(library_name="sentence-transformers", pipeline_tag="sentence-similarity",
-                         base_model=source.model_id if is_hub_id(source.model_id) else None,
+                         base_model=base, base_model_relation="adapter" if base else None,
+                         license=shared_license(source.license, target.license),
                          tags=["sentence-transformers", "feature-extraction", "hubstitch", "latent-translation"],
-                         eval_results=eval_results, model_name=f"{source.model_id} in {target.model_id}'s space")
+                         eval_results=eval_results or None,
+                         model_name=f"{source.model_id} in {target.model_id}'s space")
     return ModelCard.from_template(data, template_str=template("sentence_transformers.md"),
                                    repo_id=repo_id or "path/to/this/model", source=source, target=target,
                                    method=config.method, n_anchors=config.n_anchors, heldout=heldout,

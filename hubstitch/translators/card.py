@@ -9,8 +9,9 @@ Example:
     >>> config = TranslatorConfig(method="linear", source=LatentSpaceRef("org/a", dim=4),
     ...                           target=LatentSpaceRef("/tmp/local", dim=4), source_active_dim=4,
     ...                           target_active_dim=4, n_anchors=10)
-    >>> render_translator_card(config).data.base_model
-    ['org/a']
+    >>> card = render_translator_card(config).data
+    >>> card.base_model, card.base_model_relation, card.pipeline_tag
+    ('org/a', 'adapter', 'feature-extraction')
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ import json
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from ..hub.cards import template
-from ..spaces import is_hub_id
+from ..hub.cards import hub_base_model, hub_dataset, shared_license, template
 from .config import TranslatorConfig
 
 METRIC_NAMES = {"cosine": "Cosine similarity", "mse": "MSE", "top1": "Retrieval top-1", "top5": "Retrieval top-5",
@@ -35,18 +35,21 @@ def _display(model_id: str | None) -> str:
 def render_translator_card(config: TranslatorConfig, repo_id: str | None = None) -> ModelCard:
     """A `ModelCard` for a translator: YAML metadata (with model-index) plus the human-readable body."""
     heldout = config.metrics.get("heldout") or {}
-    hub_models = [m for m in (config.source.model_id, config.target.model_id) if is_hub_id(m)]
-    dataset = config.anchors.dataset_id if is_hub_id(config.anchors.dataset_id) else None
+    dataset = hub_dataset(config.anchors.dataset_id)
     title = f"{_display(config.source.model_id)} -> {_display(config.target.model_id)} ({config.method})"
+    # model-index needs a Hub dataset: without one the metrics stay in the card's table only
     eval_results = [
-        EvalResult(task_type="feature-extraction", task_name="Latent space translation",
-                   dataset_type=dataset or "held-out-anchors", dataset_name=dataset or "held-out anchor pairs",
-                   dataset_split=config.anchors.split, metric_type=name, metric_name=METRIC_NAMES.get(name, name),
-                   metric_value=round(float(value), 6))
+        EvalResult(task_type="feature-extraction", task_name="Latent space translation", dataset_type=dataset,
+                   dataset_name=dataset, dataset_split=config.anchors.split, metric_type=name,
+                   metric_name=METRIC_NAMES.get(name, name), metric_value=round(float(value), 6))
         for name, value in heldout.items()
-    ]
+    ] if dataset else []
+    base = hub_base_model(config.source.model_id)  # the source only: several base models would read as a merge
     data = ModelCardData(
-        library_name="hubstitch", base_model=hub_models or None, datasets=[dataset] if dataset else None,
+        library_name="hubstitch", pipeline_tag="feature-extraction", base_model=base,
+        base_model_relation="adapter" if base else None,
+        license=shared_license(config.source.license, config.target.license),
+        datasets=[dataset] if dataset else None,
         tags=["hubstitch", "latent-translation", "model-stitching", f"translator-{config.method}"],
         model_name=title, eval_results=eval_results or None,
     )
@@ -57,5 +60,5 @@ def render_translator_card(config: TranslatorConfig, repo_id: str | None = None)
         target_active_dim=config.target_active_dim, method=config.method, options=config.options,
         options_json=json.dumps(config.options, sort_keys=True), selection=config.selection,
         anchors=config.anchors, n_anchors=config.n_anchors, n_heldout=config.metrics.get("n_heldout"),
-        metrics_rows=[(METRIC_NAMES.get(k, k), v) for k, v in heldout.items()],
+        metrics_rows=[(METRIC_NAMES.get(k, k), v) for k, v in heldout.items()], pairing=config.pairing,
     )

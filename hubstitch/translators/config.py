@@ -5,8 +5,9 @@ Example:
     >>> from hubstitch.translators.config import TranslatorConfig
     >>> config = TranslatorConfig(method="orthogonal", source=LatentSpaceRef(dim=384), target=LatentSpaceRef(dim=768),
     ...                           source_active_dim=384, target_active_dim=768, n_anchors=1000)
-    >>> TranslatorConfig.from_dict(config.to_dict()) == config
-    True
+    >>> restored = TranslatorConfig.from_dict(config.to_dict())  # each field checked, options resolved
+    >>> restored.options["source_preprocessing"], TranslatorConfig.from_dict(restored.to_dict()) == restored
+    ('center', True)
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from .._version import __version__
-from ..errors import ArtifactError
+from ..errors import ArtifactError, HubstitchValueError
+from ..hub.config_fields import MISSING, integer, sub_mapping, text
 from ..math.maps import METHODS
+from ..math.translation import resolve_options
 from ..spaces import LatentSpaceRef
 
 logger = logging.getLogger(__name__)
@@ -85,19 +88,39 @@ class TranslatorConfig:
         unknown = sorted(set(data) - known - {"library_name"})
         if unknown:
             logger.warning("%s: ignoring unknown keys %s", origin, unknown)
-        missing = sorted({"method", "source", "target", "source_active_dim", "target_active_dim", "n_anchors"}
-                         - set(data))
-        if missing:
-            raise ArtifactError(f"{origin} lacks {missing}; expected a complete translator config; fix: re-save it")
-        values = {k: v for k, v in data.items() if k in known}
+        options = sub_mapping(data, "options", origin, default={} if version == 1 else MISSING)
         if version == 1:  # written before output calibration and span_only existed: they were off
-            values["options"] = {"output_calibration": "none", **values.get("options", {})}
-            if data.get("method") == "orthogonal":
-                values["options"].setdefault("span_only", False)
+            options = {"output_calibration": "none", **options}
+            if data["method"] == "orthogonal":
+                options.setdefault("span_only", False)
         try:
-            values["source"] = LatentSpaceRef(**values["source"])
-            values["target"] = LatentSpaceRef(**values["target"])
-            values["anchors"] = AnchorProvenance(**values.get("anchors") or {})
-            return cls(**values)
+            options = resolve_options(data["method"], options)
+        except HubstitchValueError as err:
+            raise ArtifactError(f"{origin}: field 'options' is not valid for {data['method']!r}: {err}") from None
+        source = LatentSpaceRef.from_dict(data.get("source"), f"{origin} (source)")
+        target = LatentSpaceRef.from_dict(data.get("target"), f"{origin} (target)")
+        for side, ref in (("source", source), ("target", target)):
+            if ref.dim < 1:
+                raise ArtifactError(f"{origin}: {side}.dim is {ref.dim}; expected the encoder's width (1 or more)")
+            integer(data, f"{side}_active_dim", origin, 1, ref.dim)
+        anchors = sub_mapping(data, "anchors", origin, default={})
+        try:
+            provenance = AnchorProvenance(**anchors)
         except TypeError as err:
-            raise ArtifactError(f"{origin} has an unexpected field: {err}; fix: re-save it with this version") from err
+            raise ArtifactError(f"{origin}: field 'anchors' has an unexpected key ({err}); fix: re-save it") from None
+        return cls(method=data["method"], source=source, target=target,
+                   source_active_dim=data["source_active_dim"], target_active_dim=data["target_active_dim"],
+                   n_anchors=integer(data, "n_anchors", origin, 1, 1 << 40), options=options,
+                   preprocessing=sub_mapping(data, "preprocessing", origin, default={}), anchors=provenance,
+                   metrics=sub_mapping(data, "metrics", origin, default={}),
+                   selection=sub_mapping(data, "selection", origin, optional=True),
+                   lineage=_lineage(data, origin), pairing=sub_mapping(data, "pairing", origin, optional=True),
+                   format_version=version, hubstitch_version=text(data, "hubstitch_version", origin,
+                                                                  default=__version__))
+
+
+def _lineage(data: dict[str, Any], origin: str) -> list[dict[str, Any]]:
+    value = data.get("lineage", [])
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ArtifactError(f"{origin}: field 'lineage' is {value!r}"[:200] + "; expected a list of objects")
+    return value

@@ -164,7 +164,8 @@ def _fit_pairs(x, y, method, seed, folds, candidates, options, source_ref, targe
                pairing) -> Translator:
     selection = None
     if method == "auto":
-        if candidates is None and x.shape[0] * (folds - 1) / folds > RELATIVE_AUTO_LIMIT:
+        if candidates is None and isinstance(folds, int) and folds >= 2 \
+                and x.shape[0] * (folds - 1) / folds > RELATIVE_AUTO_LIMIT:
             candidates = [c for c in default_candidates(x, **options) if c[0] != "relative"]
         method, options, selection = select_method(x, y, candidates=candidates, folds=folds, seed=seed, **options)
         logger.info("auto chose %s %s", method, {k: v for k, v in options.items() if k == "alpha"})

@@ -107,7 +107,9 @@ class Translator(nn.Module, OneCommitPush, PyTorchModelHubMixin, library_name="h
         config_path, weights_path = artifact_files(pretrained_model_name_or_path, revision=revision,
                                                    cache_dir=cache_dir, force_download=force_download, token=token,
                                                    local_files_only=local_files_only, what="translator")
-        model = cls(TranslatorConfig.from_dict(read_config(config_path), origin=str(config_path)))
+        config = TranslatorConfig.from_dict(read_config(config_path), origin=str(config_path))
+        with torch.device("meta"):  # shapes only: nothing is allocated until the file's tensors are checked
+            model = cls(config)
         model._load_checked(weights_path)
         model.hub_origin = hub_origin(pretrained_model_name_or_path, config_path)
         return model.eval()

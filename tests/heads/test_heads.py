@@ -61,8 +61,12 @@ def test_trained_head_learns_saves_and_reloads(gen, tmp_path):
     top = reloaded.predict(x[:2], top_k=2)
     assert len(top[0]) == 2 and abs(sum(p["score"] for p in top[0]) - 1) < 0.5 and top[0][0]["label"] in names
     card = ModelCard.load(tmp_path / "README.md")
-    assert card.data.library_name == "hubstitch"
-    assert card.data.eval_results[0].metric_type == "accuracy"
+    assert card.data.library_name == "hubstitch" and card.data.pipeline_tag == "text-classification"
+    assert card.data.eval_results is None  # no Hub dataset named: model-index is left out
+    head.config.training["dataset"] = {"dataset_id": "org/topics"}
+    head.save_pretrained(tmp_path)
+    card = ModelCard.load(tmp_path / "README.md")
+    assert card.data.eval_results[0].metric_type == "accuracy" and card.data.eval_results[0].dataset_type == "org/topics"
     assert card.data.eval_results[0].metric_value == pytest.approx(head.config.training["val_accuracy"], abs=1e-6)
     config = json.loads((tmp_path / "config.json").read_text())
     config["artifact"] = "translator"

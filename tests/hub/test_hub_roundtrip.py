@@ -191,7 +191,9 @@ def test_card_with_a_local_path_as_base_model_is_rejected_by_the_hub(hub, gen, t
     translator, _ = _translator(gen)
     folder = tmp_path / "artifact"
     translator.save_pretrained(folder)
-    card = (folder / "README.md").read_text().replace("- org/encoder-a", f"- {tmp_path}/local-encoder")
+    card = (folder / "README.md").read_text()
+    assert "base_model: org/encoder-a" in card
+    card = card.replace("base_model: org/encoder-a", f"base_model: {tmp_path}/local-encoder")
     (folder / "README.md").write_text(card)
     with pytest.raises(ValueError, match="must be Hub ids, got local path"):
         upload_folder(folder, "tester/bad-card")

@@ -126,5 +126,12 @@ def test_native_image_pipeline_takes_pil_images_and_paths_and_records_accuracy(t
     assert pipe.evaluate(images, labels) == {"accuracy": 1.0, "n": 4}
     pipe.save_pretrained(tmp_path / "pipe")
     card = ModelCard.load(tmp_path / "pipe" / "README.md")
+    assert card.data.eval_results is None and "Stitched top-1 accuracy: 1.0000" in card.text  # no Hub dataset
+    assert card.data.pipeline_tag == "image-classification"
+    assert pipe.evaluate(images, labels, dataset="org/fashion-test") == {"accuracy": 1.0, "n": 4,
+                                                                          "dataset": "org/fashion-test"}
+    pipe.save_pretrained(tmp_path / "pipe")
+    card = ModelCard.load(tmp_path / "pipe" / "README.md")
     assert card.data.eval_results[0].metric_type == "accuracy" and card.data.eval_results[0].metric_value == 1.0
+    assert card.data.eval_results[0].dataset_type == "org/fashion-test"
     assert StitchedPipeline.from_pretrained(tmp_path / "pipe").metrics["accuracy"] == 1.0

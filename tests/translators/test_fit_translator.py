@@ -174,7 +174,7 @@ def test_unknown_methods_and_options_are_refused(gen):
         hubstitch.fit_translator(x, x, method="cca")
     with pytest.raises(UnknownMethodError, match=r"option\(s\) \['alpha'\] do not apply to method 'orthogonal'"):
         hubstitch.fit_translator(x, x, method="orthogonal", alpha=1.0)
-    with pytest.raises(UnknownMethodError, match="alpha -1.0 is negative"):
+    with pytest.raises(UnknownMethodError, match=r"alpha=-1.0 is out of range; expected a number in \[0.0, inf\]"):
         hubstitch.fit_translator(x, x, method="linear", alpha=-1.0)
     with pytest.raises(HubstitchValueError, match="holdout=1.5"):
         hubstitch.fit_translator(x, x, method="linear", holdout=1.5)

@@ -99,14 +99,29 @@ def test_model_card_metadata(gen, tmp_path):
     (tmp_path / "local-encoder").mkdir()
     translator.save_pretrained(tmp_path / "out")
     card = ModelCard.load(tmp_path / "out" / "README.md")
-    assert card.data.library_name == "hubstitch"
-    assert card.data.base_model == ["org/source"]
+    assert card.data.library_name == "hubstitch" and card.data.pipeline_tag == "feature-extraction"
+    assert card.data.base_model == "org/source" and card.data.base_model_relation == "adapter"  # the source only
     assert card.data.datasets == ["org/anchors"]
     assert "hubstitch" in card.data.tags
     _, results = model_index_to_eval_results(card.data.to_dict()["model-index"])
     values = {r.metric_type: r.metric_value for r in results}
     assert values["top1"] == pytest.approx(translator.config.metrics["heldout"]["top1"], abs=1e-6)
+    assert {r.dataset_type for r in results} == {"org/anchors"}  # model-index names a Hub dataset
     assert "Held-out metrics" in card.text and "Retrieval top-1" in card.text
+
+
+def test_card_without_a_hub_dataset_leaves_model_index_out_and_states_a_shared_license(gen, tmp_path):
+    x, y = torch.randn(200, 8, generator=gen), torch.randn(200, 8, generator=gen)
+    licensed = {"model_id": "org/a", "dim": 8, "license": "apache-2.0"}
+    translator = hubstitch.fit_translator(x, y, method="linear", holdout=0.2, source_ref=licensed,
+                                          target_ref={**licensed, "model_id": "org/b"},
+                                          anchors={"dataset_id": str(tmp_path / "local.jsonl")})
+    data = translator.generate_model_card().data.to_dict()
+    assert "model-index" not in data and "datasets" not in data and data["license"] == "apache-2.0"
+    assert "Retrieval top-1" in translator.generate_model_card().text  # the metrics stay in the card's table
+    mixed = hubstitch.fit_translator(x, y, method="linear", source_ref=licensed,
+                                     target_ref={**licensed, "model_id": "org/b", "license": "mit"})
+    assert "license" not in mixed.generate_model_card().data.to_dict()
 
 
 def test_card_usage_snippet_runs(gen, tmp_path):
