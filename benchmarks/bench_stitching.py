@@ -61,6 +61,7 @@ IMAGE_METHODS = ("orthogonal", "affine", "linear", "mlp", "auto")
 SELECTIONS, SELECTION_NS = ("random", "stratified", "kmeans", "farthest"), (16, 64)
 IMAGE_POOL, IMAGE_TEST = 4000, 2000
 HEAD_OPTIONS = {"epochs": 300}
+SECTIONS = ("text_to_text", "image_to_text", "selection", "latentis", "bootstrap", "zero_anchors", "class_shift")
 
 
 # ---------------------------------------------------------------------------------------------- data and latents
@@ -413,9 +414,9 @@ def few_anchor_figure(result: dict, plt):
         boot = {(r["pools"], r["method"]): r for r in result["bootstrap"] if r["pair"] == pair}
         shift = {r["method"]: r for r in result["class_shift"] if r["pair"] == pair}
         zero = next(r for r in result["zero_anchors"] if r["pair"] == pair)
-        bars.setdefault("16 anchors (auto)", []).append(boot[("overlapping", "auto")]["seeds_only_ratio"]["mean"])
-        bars.setdefault("16 + overlapping pools", []).append(boot[("overlapping", "auto")]["ratio"]["mean"])
-        bars.setdefault("16 + disjoint pools", []).append(boot[("disjoint", "auto")]["ratio"]["mean"])
+        bars.setdefault("16 anchors (auto)", []).append(boot[("overlapping", "default")]["seeds_only_ratio"]["mean"])
+        bars.setdefault("16 + overlapping pools", []).append(boot[("overlapping", "default")]["ratio"]["mean"])
+        bars.setdefault("16 + disjoint pools", []).append(boot[("disjoint", "default")]["ratio"]["mean"])
         bars.setdefault("zero anchors", []).append(zero["ratio"])
         bars.setdefault("256 from 3 classes, held-out classes", []).append(
             shift["orthogonal"]["held_out_classes"]["mean"])
@@ -517,6 +518,15 @@ def table(result: dict) -> str:
 DEMO_SUMMARY = Path(__file__).resolve().parent.parent / "hubstitch" / "demo" / "assets" / "bench_stitching.json"
 
 
+def _without_anchor_rows(value):
+    """The results a reader uses: every number, without the per-draw anchor index lists (in raw/)."""
+    if isinstance(value, dict):
+        return {k: _without_anchor_rows(v) for k, v in value.items() if k != "anchors" or not isinstance(v, list)}
+    if isinstance(value, list):
+        return [_without_anchor_rows(v) for v in value]
+    return value
+
+
 def write_demo_summary(result: dict, path: Path = DEMO_SUMMARY) -> None:
     """The results without the anchor row lists: what the demo's Inspect tab plots (shipped with the package)."""
     def trim(rows: list[dict]) -> list[dict]:
@@ -533,6 +543,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="2 draws, fewer N: a smoke run of the script")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder (the demo's summary is written "
                                                                      "only for the default folder)")
+    parser.add_argument("--only", action="append", default=[], choices=SECTIONS, metavar="SECTION",
+                        help=f"recompute only this section ({', '.join(SECTIONS)}; repeatable), keeping the others "
+                             f"from the saved bench_stitching.json")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     from hubstitch.data.latent_cache import LatentCache
@@ -546,22 +559,36 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     start = time.perf_counter()
     text = text_latents(shelf_data, cache)
-    images = image_latents(shelf_data, cache)
-    result = {"machine": {"python": platform.python_version(), "torch": torch.__version__,
-                          "cpu_threads": torch.get_num_threads()},
-              "settings": {"draws": draws, "max_length": MAX_LENGTH, "split": "stratified 60/40, seed 0",
-                           "head": {"kind": "linear", **HEAD_OPTIONS}, "image_pool": IMAGE_POOL,
-                           "image_test": IMAGE_TEST},
-              "text_to_text": text_to_text(text, draws, ns=(16, 256) if args.quick else TEXT_NS),
-              "image_to_text": image_to_text(images, draws, ns=(100, 2000) if args.quick else IMAGE_NS),
-              "selection": selection_comparison(text, draws),
-              "latentis": latentis_side_by_side(text, draws),
-              "bootstrap": pairing.bootstrap_rows(sys.modules[__name__], text, draws),
-              "zero_anchors": pairing.zero_anchor_rows(sys.modules[__name__], text),
-              "class_shift": pairing.class_shift_rows(sys.modules[__name__], text, draws)}
-    result["seconds"] = time.perf_counter() - start
+    images = image_latents(shelf_data, cache) if not args.only or "image_to_text" in args.only else None
+    this = sys.modules[__name__]
+    sections = {
+        "text_to_text": lambda: text_to_text(text, draws, ns=(16, 256) if args.quick else TEXT_NS),
+        "image_to_text": lambda: image_to_text(images, draws, ns=(100, 2000) if args.quick else IMAGE_NS),
+        "selection": lambda: selection_comparison(text, draws),
+        "latentis": lambda: latentis_side_by_side(text, draws),
+        "bootstrap": lambda: pairing.bootstrap_rows(this, text, draws),
+        "zero_anchors": lambda: pairing.zero_anchor_rows(this, text),
+        "class_shift": lambda: pairing.class_shift_rows(this, text, draws),
+    }
+    full = args.out / "raw" / "bench_stitching.full.json"  # every draw's anchor rows: regenerable, not committed
+    saved = full if full.is_file() else args.out / "bench_stitching.json"
+    result = json.loads(saved.read_text()) if args.only and saved.is_file() else {}
+    result.update({"machine": {"python": platform.python_version(), "torch": torch.__version__,
+                               "cpu_threads": torch.get_num_threads()},
+                   "settings": {"draws": draws, "max_length": MAX_LENGTH, "split": "stratified 60/40, seed 0",
+                                "head": {"kind": "linear", **HEAD_OPTIONS}, "image_pool": IMAGE_POOL,
+                                "image_test": IMAGE_TEST}})
+    for name, run in sections.items():
+        if not args.only or name in args.only:
+            section_start = time.perf_counter()
+            result[name] = run()
+            result.setdefault("section_seconds", {})[name] = round(time.perf_counter() - section_start, 1)
+    if not args.only:
+        result["seconds"] = time.perf_counter() - start
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "bench_stitching.json").write_text(json.dumps(result, indent=1) + "\n")
+    full.parent.mkdir(parents=True, exist_ok=True)
+    full.write_text(json.dumps(result) + "\n")
+    (args.out / "bench_stitching.json").write_text(json.dumps(_without_anchor_rows(result), indent=1) + "\n")
     if args.out.resolve() == RESULTS.resolve():
         write_demo_summary(result)
     result["plots"] = plots(result, args.out)

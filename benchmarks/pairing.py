@@ -51,21 +51,26 @@ def _pools(train: torch.Tensor, draw: int, mode: str) -> tuple[torch.Tensor, tor
 
 def bootstrap_rows(bench, data: dict, draws: int) -> list[dict]:
     import hubstitch
+    from hubstitch.math.selection import default_candidates
 
     labels, rows = data["labels"], []
     for pair, xs, xt, head, native, train, test in bench.text_pairs(data):
         for mode in ("overlapping", "disjoint"):
-            for method in ("auto", "orthogonal"):
+            for method in ("default", "auto search"):
                 ratios, seeds_only, precisions, counts, rounds, seconds = [], [], [], [], [], []
                 for draw in range(draws):
                     seeds, source_pool, target_pool = _pools(train, draw, mode)
                     start = time.perf_counter()
-                    translator = hubstitch.fit_translator(xs[seeds], xt[seeds], method=method, seed=draw,
+                    # "default": method="auto", which means orthogonal once pools are given; "auto search": the
+                    # cross-validated search run on seeds + pseudo-anchors (what 'auto' did before)
+                    search = {"candidates": default_candidates(torch.cat([xs[seeds], xs[source_pool]]))} \
+                        if method == "auto search" else {}
+                    translator = hubstitch.fit_translator(xs[seeds], xt[seeds], method="auto", seed=draw,
                                                           unpaired_source=xs[source_pool],
-                                                          unpaired_target=xt[target_pool])
+                                                          unpaired_target=xt[target_pool], **search)
                     seconds.append(time.perf_counter() - start)
                     ratios.append(_ratio(bench, head, translator(xs[test]), labels[test], native))
-                    plain = hubstitch.fit_translator(xs[seeds], xt[seeds], method=method, seed=draw)
+                    plain = hubstitch.fit_translator(xs[seeds], xt[seeds], method="auto", seed=draw)
                     seeds_only.append(_ratio(bench, head, plain(xs[test]), labels[test], native))
                     source_rows, target_rows = translator.pseudo_anchor_index
                     precisions.append(float((source_pool[source_rows] == target_pool[target_rows]).double().mean()))
