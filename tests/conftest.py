@@ -76,3 +76,18 @@ def loopback_hub(monkeypatch, tmp_path):
     point_client_at(monkeypatch, tmp_path, server.url)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def built_dist(tmp_path_factory):
+    """The project's sdist and wheel, built once per test run: {"sdist": path, "wheel": path}."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path_factory.mktemp("dist")
+    result = subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--sdist", "--wheel", "-o", str(out),
+                             str(root)], capture_output=True, text=True, timeout=600, cwd=out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return {"sdist": next(out.glob("*.tar.gz")), "wheel": next(out.glob("*.whl"))}

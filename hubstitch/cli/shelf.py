@@ -68,6 +68,20 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     demo.launch(server_name=args.host, server_port=args.port, share=False, max_file_size="10mb")
 
 
+def _cmd_space(args: argparse.Namespace) -> None:
+    try:
+        from ..demo.space import export_space
+    except ImportError as err:
+        raise HubstitchError(f"the Space needs gradio ({err}); fix: pip install 'hubstitch[demo]'") from None
+    folder = export_space(args.out, wheel=args.wheel)
+    files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+    if args.format == "json":
+        sys.stdout.write(json.dumps({"out": str(folder), "files": files}, indent=2) + "\n")
+        return
+    sys.stdout.write(f"Space folder: {folder}\n" + "".join(f"  {f}\n" for f in files)
+                     + f"upload it as a Space: hf upload --repo-type space USER/NAME {folder}\n")
+
+
 def register_quickstart(sub) -> None:
     """Add ``quickstart`` (listed first in ``hubstitch --help``)."""
     quick = sub.add_parser("quickstart", help="offline demo on the model shelf: stitch MobileNetV2 to a MiniLM text "
@@ -102,3 +116,11 @@ def register(sub) -> None:
     demo.add_argument("--anchors", type=positive_int, default=1000,
                       help="image-caption anchors of the default translator")
     demo.set_defaults(func=_cmd_demo)
+
+    space = sub.add_parser("space", help="write the demo as a self-contained Hugging Face Space folder")
+    space.add_argument("space_command", choices=["export"], help="write the folder")
+    space.add_argument("out", type=Path, help="a new folder")
+    space.add_argument("--wheel", default=None, help="the hubstitch wheel to ship (default: built from this source "
+                                                     "checkout)")
+    add_format(space)
+    space.set_defaults(func=_cmd_space)

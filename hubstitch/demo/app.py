@@ -102,15 +102,20 @@ def _input_for(pipeline, image_path: str | None, text: str | None):
 def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concurrency_limit: int = 4,
                results_json: str | Path | None = None, cache_examples: bool = True,
                local_files_only: bool | None = None, hub_cache: str | Path | None = None,
-               datasets_dir: str | Path | None = None, warm_up: bool = True, allow_local_paths: bool = True):
+               datasets_dir: str | Path | None = None, warm_up: bool = True, allow_local_paths: bool = True,
+               require_login: bool | None = None):
     """The Blocks app. `workspace` keeps the demo's fitted stages; `n_anchors` sizes its default translator;
     `hub_cache` and `datasets_dir` say where the model shelf and its data live (default: the usual caches);
-    `allow_local_paths=False` (a public Space) lets visitors name Hub ids only, never folders of the server."""
+    `allow_local_paths=False` (a public Space) lets visitors name Hub ids only, never folders of the server;
+    `require_login` (default: on a Space, ``$SPACE_ID`` set) makes a push use the visitor's own Hugging Face sign-in
+    (``hf_oauth``) and refuses it without one, so nobody pushes with the server's token."""
     import gradio as gr
 
     stages = DemoStages(workspace or default_workspace(), n_anchors=n_anchors, local_files_only=local_files_only,
                         hub_cache=hub_cache, datasets_dir=datasets_dir, allow_local_paths=allow_local_paths)
     index = DemoSearch(stages)
+    if require_login is None:
+        require_login = bool(os.environ.get("SPACE_ID"))
     results = Path(results_json) if results_json else Path(__file__).parent / "assets" / "bench_stitching.json"
 
     def predict_pipeline(name: str, image_path: str | None, text: str | None, top_k: float = 3):
@@ -208,13 +213,16 @@ def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concu
         stages.fitted[2].save_pretrained(target)
         return f"saved to {target.resolve()}"
 
-    def push(repo_id: str):
+    def push(repo_id: str, oauth_token: gr.OAuthToken | None = None):
+        if require_login and oauth_token is None:
+            raise gr.Error("Sign in with Hugging Face first: a push uses your own account and token.")
         if stages.fitted is None:
             raise gr.Error("Nothing fitted yet: press Fit first.")
         if not repo_id or "/" not in repo_id:
             raise gr.Error(f"repo id {repo_id!r} should look like 'user/name'.")
+        token = oauth_token.token if oauth_token is not None else None
         try:
-            commit = stages.fitted[2].push_to_hub(repo_id.strip())
+            commit = stages.fitted[2].push_to_hub(repo_id.strip(), token=token)
         except Exception as err:  # noqa: BLE001 - offline, no token, ...: shown, not crashed on
             raise gr.Error(f"push to {repo_id} failed: {err}") from None
         return f"pushed {repo_id} at {getattr(commit, 'oid', commit)}"
@@ -301,6 +309,8 @@ def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concu
                 save_folder = gr.Textbox(label="save to folder")
                 save_run = gr.Button("Save")
                 repo_id = gr.Textbox(label="push to Hub repo (user/name)")
+                if require_login:
+                    gr.LoginButton()
                 push_run = gr.Button("Push")
             fit_status = gr.Markdown()
         with gr.Tab("Inspect"):

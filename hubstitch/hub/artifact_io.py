@@ -87,11 +87,14 @@ MAX_CONFIG_BYTES = 16 * 1024 * 1024
 
 def read_config(path: Path) -> dict[str, Any]:
     """A config's JSON, refusing anything that is not readable, not UTF-8, not JSON or implausibly large."""
+    if not path.is_file():
+        raise ArtifactError(f"{path} does not exist; expected a config.json written by save_pretrained; fix: check "
+                            f"the folder (a stage's subfolder, or the artifact itself)")
     try:
         if path.stat().st_size > MAX_CONFIG_BYTES:
             raise ArtifactError(f"{path} is {path.stat().st_size:,} bytes; a config is far smaller; fix: re-save it")
         return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
         raise ArtifactError(f"{path} is not valid JSON ({type(err).__name__}: {err})"[:300] + "; fix: re-save the "
                             "artifact") from None
 
