@@ -61,8 +61,17 @@ def timeout_seconds() -> float:
 
 
 def ensure_timeouts() -> None:
-    """Give huggingface_hub's client request timeouts, unless someone else chose its client factory."""
+    """Give huggingface_hub's client request timeouts, unless someone else chose its client factory; and, when
+    ``$HUBSTITCH_HUB_TIMEOUT`` is set (and huggingface_hub's own download timeouts are not), use it for downloads
+    too (huggingface_hub passes its own 10-second timeout to each download request)."""
     seconds = timeout_seconds()
+    if "HUBSTITCH_HUB_TIMEOUT" in os.environ:
+        from huggingface_hub import constants
+
+        if "HF_HUB_DOWNLOAD_TIMEOUT" not in os.environ:
+            constants.HF_HUB_DOWNLOAD_TIMEOUT = seconds
+        if "HF_HUB_ETAG_TIMEOUT" not in os.environ:
+            constants.HF_HUB_ETAG_TIMEOUT = seconds
     factory = _http._GLOBAL_CLIENT_FACTORY
     if factory is not _http.default_client_factory and factory is not _INSTALLED["factory"]:
         return  # the application configured its own client: leave it alone

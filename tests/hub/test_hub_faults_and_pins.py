@@ -1,0 +1,90 @@
+"""Transfers that fail part-way say so in hubstitch's terms, and pushes refuse artifacts that pin checkpoints which
+exist only on this machine's offline shelf."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from huggingface_hub import ModelCard
+
+import hubstitch
+from hubstitch import Translator
+from hubstitch.hub import offline_pins
+from hubstitch.hub.client import HubTransferError, upload_folder
+from hubstitch.hub.offline_pins import OfflinePinError
+
+
+def _translator(gen, source="org/encoder-a", revision="a" * 40):
+    x = torch.randn(200, 8, generator=gen)
+    return hubstitch.fit_translator(x, x @ torch.linalg.qr(torch.randn(8, 8, generator=gen))[0], method="orthogonal",
+                                    source_ref={"model_id": source, "revision": revision},
+                                    target_ref={"model_id": "org/encoder-b", "revision": "b" * 40})
+
+
+@pytest.mark.parametrize("mode", ["500", "drop"])
+def test_a_failed_lfs_upload_is_a_transfer_error_and_nothing_is_committed(loopback_hub, gen, tmp_path, mode,
+                                                                          monkeypatch):
+    import huggingface_hub.utils._http as hf_http
+
+    monkeypatch.setattr(hf_http.time, "sleep", lambda seconds: None)  # skip the retries' back-off, keep the retries
+    translator = _translator(gen)
+    translator.save_pretrained(tmp_path / "t")
+    loopback_hub.inject("lfs-upload", mode, times=20)  # huggingface_hub retries an LFS upload: fail every try
+    with pytest.raises(HubTransferError, match="failed during the upload .*no commit was made"):
+        upload_folder(tmp_path / "t", "tester/lfs-fault")
+    commits = loopback_hub.repos[("model", "tester/lfs-fault")].commits.values()
+    assert [c.title for c in commits] == ["initial commit"]  # the repo exists; no commit of ours
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["hang", "drop"])
+def test_a_hung_or_dropped_download_is_bounded_and_typed(loopback_hub, gen, monkeypatch, mode):
+    _translator(gen).push_to_hub("tester/slow-download")
+    monkeypatch.setenv("HUBSTITCH_HUB_TIMEOUT", "1")  # each request: 1 s without a byte, then huggingface_hub retries
+    loopback_hub.inject("resolve", mode, times=50, seconds=30)  # a server that hangs or hangs up, every time
+    with pytest.raises(HubTransferError, match="downloading the translator 'tester/slow-download' failed"):
+        Translator.from_pretrained("tester/slow-download")
+
+
+def test_pushing_an_artifact_that_pins_an_offline_commit_is_refused_unless_allowed(loopback_hub, gen, tmp_path,
+                                                                                   monkeypatch, caplog):
+    monkeypatch.setenv("HUBSTITCH_CACHE", str(tmp_path / "cache"))
+    offline_pins.record("org/encoder-a", "a" * 40, "a commit derived from a package's content")
+    translator = _translator(gen)
+    with pytest.raises(OfflinePinError, match=r"org/encoder-a@a{40}: a commit derived.*nothing was uploaded"):
+        translator.push_to_hub("tester/pinned")
+    assert ("model", "tester/pinned") not in loopback_hub.repos
+    with caplog.at_level("WARNING"):
+        info = translator.push_to_hub("tester/pinned", allow_offline_pins=True)
+    assert len(info.oid) == 40 and "found only on this machine" in caplog.text
+    other = _translator(gen, revision="c" * 40)  # the same id at another commit is not offline-only
+    assert len(other.push_to_hub("tester/not-pinned").oid) == 40
+
+
+def test_an_offline_only_id_is_never_a_base_model_and_the_cli_needs_the_flag(loopback_hub, gen, tmp_path,
+                                                                            monkeypatch):
+    from hubstitch.cli.main import main
+
+    monkeypatch.setenv("HUBSTITCH_CACHE", str(tmp_path / "cache"))
+    offline_pins.record("hubstitch/mobilenet_v2-torchvision", None, "names a conversion made on this machine")
+    translator = _translator(gen, source="hubstitch/mobilenet_v2-torchvision", revision="d" * 40)
+    translator.save_pretrained(tmp_path / "t")
+    card = ModelCard.load(tmp_path / "t" / "README.md")
+    assert card.data.base_model is None
+    assert main(["push", str(tmp_path / "t"), "tester/converted"]) == 1
+    assert main(["push", str(tmp_path / "t"), "tester/converted", "--allow-offline-pins"]) == 0
+
+
+@pytest.mark.slow
+def test_the_shelf_records_its_pins(shelf_cache, tmp_path, monkeypatch):
+    from hubstitch.shelf.models import install_shelf
+
+    monkeypatch.setenv("HUBSTITCH_CACHE", str(tmp_path / "cache"))
+    installed = install_shelf(cache_dir=shelf_cache)  # already installed: only the records are written
+    pins = {(p["model_id"], p["revision"]) for p in offline_pins.pins()}
+    assert ("hubstitch/mobilenet_v2-torchvision", None) in pins
+    minilm = installed["sentence-transformers/all-MiniLM-L6-v2"].name
+    assert ("sentence-transformers/all-MiniLM-L6-v2", minilm) in pins
+    assert json.loads((tmp_path / "cache" / "offline-pins.json").read_text())
