@@ -45,8 +45,8 @@ class LatentSpaceRef:
 
     @classmethod
     def from_dict(cls, data: Any, origin: str = "config") -> LatentSpaceRef:
-        """Build from a config's JSON object, each field checked (`hubstitch.hub.config_fields`)."""
-        from .hub.config_fields import integer, mapping, optional_integer, text
+        """Build from a config's JSON object, each field checked (`hubstitch.config_fields`)."""
+        from .config_fields import integer, mapping, optional_integer, text
 
         data = mapping(data, origin, "a latent space ({model_id, revision, modality, pooling, layer, dim, ...})")
         unknown = sorted(set(data) - {f.name for f in fields(cls)})

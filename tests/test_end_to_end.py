@@ -41,6 +41,7 @@ def test_fit_head_stitch_push_and_load_by_id_in_a_fresh_process(shelf_cache, mon
     import hubstitch
     from hubstitch.encoders.encoder import Encoder
     from hubstitch.heads.head import ClassifierHead
+    from hubstitch.hub.offline_pins import OfflinePinError
     from hubstitch.pipelines.pipeline import StitchedPipeline
 
     server = HubServer().start()
@@ -67,7 +68,9 @@ def test_fit_head_stitch_push_and_load_by_id_in_a_fresh_process(shelf_cache, mon
         queries = ["Shares fell after the bank cut its forecast.", "The goalkeeper saved a late penalty.",
                    "The update makes the phone's battery last longer."]
         before = pipe(queries, top_k=3)
-        sha = pipe.push_to_hub("tester/minilm-to-mpnet-topics").oid
+        with pytest.raises(OfflinePinError, match="all-MiniLM-L6-v2@.*nothing was uploaded"):
+            pipe.push_to_hub("tester/minilm-to-mpnet-topics")  # the shelf's commit is not the Hub's
+        sha = pipe.push_to_hub("tester/minilm-to-mpnet-topics", allow_offline_pins=True).oid
         code = ("import json, sys; from hubstitch import StitchedPipeline\n"
                 f"pipe = StitchedPipeline.from_pretrained('tester/minilm-to-mpnet-topics', revision='{sha}')\n"
                 f"print(json.dumps(pipe({queries!r}, top_k=3)))\n")

@@ -72,9 +72,11 @@ def test_a_config_claiming_huge_widths_is_refused_before_allocating(gen, tmp_pat
     for side in ("source", "target"):
         config[side]["dim"] = config[f"{side}_active_dim"] = 20000  # a 20000 x 20000 rotation: 1.6 GB
     (tmp_path / "config.json").write_text(json.dumps(config))
-    code = ("import resource, sys\nfrom hubstitch import Translator\nfrom hubstitch.errors import ArtifactError\n"
+    # VmHWM is this process's own peak: ru_maxrss would inherit the (large) pytest parent's across fork + exec.
+    code = ("import re, sys\nfrom hubstitch import Translator\nfrom hubstitch.errors import ArtifactError\n"
             "try:\n    Translator.from_pretrained(sys.argv[1])\nexcept ArtifactError as err:\n    print(err)\n"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n")
+            "status = open('/proc/self/status').read()\n"
+            "print(int(re.search(r'VmHWM:\\s+(\\d+) kB', status).group(1)) // 1024)\n")
     run = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     message, peak_mib = run.stdout.strip().splitlines()

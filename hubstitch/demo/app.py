@@ -213,16 +213,17 @@ def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concu
         stages.fitted[2].save_pretrained(target)
         return f"saved to {target.resolve()}"
 
-    def push(repo_id: str, oauth_token: gr.OAuthToken | None = None):
+    def push(repo_id: str, allow_offline_pins: bool = False, oauth_token: gr.OAuthToken | None = None):
         if require_login and oauth_token is None:
             raise gr.Error("Sign in with Hugging Face first: a push uses your own account and token.")
-        if stages.fitted is None:
-            raise gr.Error("Nothing fitted yet: press Fit first.")
         if not repo_id or "/" not in repo_id:
             raise gr.Error(f"repo id {repo_id!r} should look like 'user/name'.")
+        if stages.fitted is None:
+            raise gr.Error("Nothing fitted yet: press Fit first.")
         token = oauth_token.token if oauth_token is not None else None
         try:
-            commit = stages.fitted[2].push_to_hub(repo_id.strip(), token=token)
+            commit = stages.fitted[2].push_to_hub(repo_id.strip(), token=token,
+                                                  allow_offline_pins=bool(allow_offline_pins))
         except Exception as err:  # noqa: BLE001 - offline, no token, ...: shown, not crashed on
             raise gr.Error(f"push to {repo_id} failed: {err}") from None
         return f"pushed {repo_id} at {getattr(commit, 'oid', commit)}"
@@ -312,6 +313,8 @@ def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concu
                 if require_login:
                     gr.LoginButton()
                 push_run = gr.Button("Push")
+            allow_pins = gr.Checkbox(False, label="push even if it pins checkpoints found only on this machine's "
+                                                   "offline shelf (it will not load from the Hub as it is)")
             fit_status = gr.Markdown()
         with gr.Tab("Inspect"):
             gr.Markdown("The last fitted translator (or the default one): anchors before and after translation, "
@@ -332,7 +335,7 @@ def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concu
         fit_run.click(fit, [fit_source, fit_target, fit_data, fit_n, fit_method], [fit_metrics, translator],
                       api_name="fit", concurrency_limit=1)
         save_run.click(save, save_folder, fit_status, api_name="save")
-        push_run.click(push, repo_id, fit_status, api_name="push")
+        push_run.click(push, [repo_id, allow_pins], fit_status, api_name="push")
         inspect_run.click(inspect, None, [plot_2d, plot_sim, plot_curve], api_name="inspect", concurrency_limit=1)
     demo.queue(default_concurrency_limit=concurrency_limit)
     demo.stages, demo.search = stages, index

@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .._version import __version__
+from ..config_fields import integer, string_list, sub_mapping, text
 from ..errors import ArtifactError
-from ..hub.config_fields import integer, string_list, sub_mapping, text
 from ..spaces import LatentSpaceRef
 
 HEAD_FORMAT_VERSION = 1

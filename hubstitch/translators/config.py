@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from .._version import __version__
+from ..config_fields import MISSING, integer, sub_mapping, text
 from ..errors import ArtifactError, HubstitchValueError
-from ..hub.config_fields import MISSING, integer, sub_mapping, text
 from ..math.maps import METHODS
 from ..math.translation import resolve_options
 from ..spaces import LatentSpaceRef

@@ -235,7 +235,12 @@ def test_push_sends_the_fitted_translator_to_the_hub_in_one_commit(client, monke
         point_client_at(monkeypatch, tmp_path, server.url)  # the app runs in this process: same client settings
         client.predict(MPNET, "all-MiniLM-L6-v2 (text)", "product descriptions + captions (text -> text)", 150,
                        "orthogonal", api_name="/fit")
-        status = client.predict("tester/demo-translator", api_name="/push")
+        # the shelf pins commits the Hub does not have: refused, nothing uploaded, until the visitor allows it
+        with pytest.raises(Exception, match="exist only on this machine's offline shelf.*nothing was uploaded"):
+            client.predict("tester/demo-translator", False, api_name="/push")
+        with pytest.raises(Exception):
+            Translator.from_pretrained("tester/demo-translator")
+        status = client.predict("tester/demo-translator", True, api_name="/push")
         sha = status.rsplit(" ", 1)[-1]
         assert status.startswith("pushed tester/demo-translator at ") and len(sha) == 40
         pushed = Translator.from_pretrained("tester/demo-translator", revision=sha)

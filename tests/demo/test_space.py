@@ -71,7 +71,8 @@ def test_the_exported_space_installs_offline_in_a_fresh_venv_and_serves_predict(
            "HF_HUB_CACHE": str(shelf_cache), "HUBSTITCH_CACHE": str(cache), "HUBSTITCH_DEMO_ANCHORS": "300",
            "PYTHONPATH": "",
            # what a Space with hf_oauth: true sets (no request reaches these addresses in this test)
-           "SYSTEM": "spaces", "SPACE_ID": "tester/hubstitch", "OAUTH_CLIENT_ID": "test-client", "OAUTH_CLIENT_SECRET": "test-secret",
+           "SYSTEM": "spaces", "SPACE_ID": "tester/hubstitch", "OAUTH_CLIENT_ID": "test-client",
+           "OAUTH_CLIENT_SECRET": "test-secret",
            "OAUTH_SCOPES": "openid profile write-repos", "OPENID_PROVIDER_URL": "http://127.0.0.1:9"}
     server = subprocess.Popen([str(python), "app.py"], cwd=folder, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)

@@ -66,7 +66,8 @@ def test_trained_head_learns_saves_and_reloads(gen, tmp_path):
     head.config.training["dataset"] = {"dataset_id": "org/topics"}
     head.save_pretrained(tmp_path)
     card = ModelCard.load(tmp_path / "README.md")
-    assert card.data.eval_results[0].metric_type == "accuracy" and card.data.eval_results[0].dataset_type == "org/topics"
+    result = card.data.eval_results[0]
+    assert result.metric_type == "accuracy" and result.dataset_type == "org/topics"
     assert card.data.eval_results[0].metric_value == pytest.approx(head.config.training["val_accuracy"], abs=1e-6)
     config = json.loads((tmp_path / "config.json").read_text())
     config["artifact"] = "translator"

@@ -2,7 +2,7 @@
 and within its range, or an `ArtifactError` naming the file, the field, the value and the fix.
 
 Example:
-    >>> from hubstitch.hub.config_fields import integer
+    >>> from hubstitch.config_fields import integer
     >>> integer({"dim": 384}, "dim", "config.json", 1)
     384
     >>> integer({"dim": "384"}, "dim", "config.json", 1)  # doctest: +IGNORE_EXCEPTION_DETAIL
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ArtifactError
+from .errors import ArtifactError
 
 MISSING = object()
 MAX_DIM = 1 << 20
