@@ -108,3 +108,48 @@ def images(n: int, seed: int = 0):
 
 TEXTS = ["hello world", "the cat", "the dog and the cat", "news of the world", "sport", "money money money",
          "hello", "the news of sport and money in the world today", "cats", "dogs and cats and worlds"]
+
+
+def whisper_model(folder: Path, seed: int = 0) -> Path:
+    """A tiny random Whisper (encoder and decoder) with its 80-bin feature extractor."""
+    import torch
+    import transformers as tf
+
+    torch.manual_seed(seed)
+    config = tf.WhisperConfig(vocab_size=64, d_model=16, encoder_layers=1, decoder_layers=1,
+                              encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32,
+                              decoder_ffn_dim=32, num_mel_bins=80, max_source_positions=1500,
+                              max_target_positions=32, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+                              decoder_start_token_id=3)
+    tf.WhisperForConditionalGeneration(config).eval().save_pretrained(folder)
+    tf.WhisperFeatureExtractor(feature_size=80).save_pretrained(folder)
+    return folder
+
+
+def wav2vec2_model(folder: Path, attention_mask: bool = True, seed: int = 0) -> Path:
+    """A tiny random Wav2Vec2: layer-norm feature encoder with an attention mask (the large-model kind), or
+    group-norm without one (the base-model kind, whose padding changes the output)."""
+    import torch
+    import transformers as tf
+
+    torch.manual_seed(seed)
+    config = tf.Wav2Vec2Config(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                               conv_dim=(8, 8), conv_stride=(5, 4), conv_kernel=(10, 4), num_conv_pos_embeddings=8,
+                               num_conv_pos_embedding_groups=2, vocab_size=8,
+                               feat_extract_norm="layer" if attention_mask else "group",
+                               do_stable_layer_norm=attention_mask)
+    tf.Wav2Vec2Model(config).eval().save_pretrained(folder)
+    tf.Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True,
+                                return_attention_mask=attention_mask).save_pretrained(folder)
+    return folder
+
+
+def clips(n: int, seed: int = 0, rate: int = 16000) -> list[tuple[np.ndarray, int]]:
+    """`n` random (waveform, rate) clips of 0.3-1.5 s: tones plus noise, each a different length."""
+    gen = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        t = np.arange(int(rate * gen.uniform(0.3, 1.5))) / rate
+        wave = 0.5 * np.sin(2 * np.pi * gen.uniform(100, 900) * t) + 0.05 * gen.standard_normal(t.size)
+        out.append((wave.astype(np.float32), rate))
+    return out

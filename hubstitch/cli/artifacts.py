@@ -66,9 +66,14 @@ def check_inputs(inputs: list[str], modality: str) -> None:
                 raise HubstitchValueError(f"input {i} is empty; expected a text for this text pipeline; fix: drop it")
             continue
         path = Path(item)
+        kind = "an audio file (WAV, FLAC)" if modality == "audio" else "an image path"
         if not path.is_file():
-            raise HubstitchValueError(f"input {i} ({item[:80]!r}) is not a file; expected an image path for this "
-                                      f"{modality} pipeline; fix: pass paths of PNG or JPEG files")
+            raise HubstitchValueError(f"input {i} ({item[:80]!r}) is not a file; expected {kind} for this "
+                                      f"{modality} pipeline; fix: pass paths of "
+                                      f"{'WAV or FLAC' if modality == 'audio' else 'PNG or JPEG'} files")
+        if modality == "audio":
+            _check_audio(path, i, item)
+            continue
         from PIL import Image, UnidentifiedImageError
 
         try:
@@ -80,6 +85,16 @@ def check_inputs(inputs: list[str], modality: str) -> None:
         if pixels > MAX_IMAGE_PIXELS:
             raise HubstitchValueError(f"input {i} ({item[:80]!r}) has {pixels:,} pixels; the limit is "
                                       f"{MAX_IMAGE_PIXELS:,}; fix: downscale it first")
+
+
+def _check_audio(path: Path, i: int, item: str) -> None:
+    from ..encoders.audio import AudioError, to_waveform
+
+    try:
+        to_waveform(path, i - 1, 16000)
+    except AudioError as err:
+        raise HubstitchValueError(f"input {i} ({item[:80]!r}) is not a readable audio file ({err}); fix: pass a WAV "
+                                  f"or FLAC file") from None
 
 
 def _cmd_predict(args: argparse.Namespace) -> None:

@@ -83,7 +83,7 @@ def parse_encoder_spec(spec: str) -> tuple[str, str | None, str | None]:
         return spec, None, None
     modality = None
     head, sep, tail = spec.rpartition(":")
-    if sep and tail in ("text", "image"):
+    if sep and tail in ("text", "image", "audio"):
         spec, modality = head, tail
     name, _, revision = spec.partition("@")
     return name, revision or None, modality

@@ -160,8 +160,8 @@ def register(sub) -> None:
     fit.set_defaults(func=_cmd_fit_latents)
 
     fit = sub.add_parser("fit", help="fit a translator between two checkpoints on an anchor dataset")
-    fit.add_argument("source", help="Hub id or folder, optionally id@revision and :text / :image")
-    fit.add_argument("target", help="Hub id or folder, optionally id@revision and :text / :image")
+    fit.add_argument("source", help="Hub id or folder, optionally id@revision and :text / :image / :audio")
+    fit.add_argument("target", help="Hub id or folder, optionally id@revision and :text / :image / :audio")
     fit.add_argument("--anchors", default=None, help="Hub dataset id, dataset folder, CSV / JSONL, or image folder "
                                                        "(paired anchors; leave out for an unsupervised fit)")
     fit.add_argument("--unpaired-source", default=None, metavar="DATASET",
@@ -190,7 +190,7 @@ def register(sub) -> None:
     fit.set_defaults(func=_cmd_fit)
 
     head = sub.add_parser("train-head", help="train a classifier head on one encoder's latents")
-    head.add_argument("encoder", help="Hub id or folder, optionally id@revision and :text / :image")
+    head.add_argument("encoder", help="Hub id or folder, optionally id@revision and :text / :image / :audio")
     head.add_argument("--dataset", required=True, help="Hub dataset id, dataset folder, CSV / JSONL, or image folder")
     head.add_argument("--config", default=None, help="the dataset's configuration (Hub datasets with several)")
     head.add_argument("--split", default="train", help="dataset split")

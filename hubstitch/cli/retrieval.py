@@ -182,7 +182,7 @@ def register(sub) -> None:
     index = sub.add_parser("index", help="a LanceDB vector index: build, query across models, migrate")
     verbs = index.add_subparsers(dest="index_command", required=True)
     build = verbs.add_parser("build", help="encode a dataset column into a new table")
-    build.add_argument("encoder", help="Hub id or folder, optionally id@revision and :text / :image")
+    build.add_argument("encoder", help="Hub id or folder, optionally id@revision and :text / :image / :audio")
     build.add_argument("dataset", help="Hub dataset id, dataset folder, CSV / JSONL, or image folder")
     build.add_argument("--column", default="text", help="the column to encode")
     build.add_argument("--id-column", default=None, help="ids to store (default: row numbers)")

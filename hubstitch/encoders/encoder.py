@@ -1,6 +1,7 @@
 """`Encoder`: a Hub checkpoint (or local folder) turned into a function from raw items to pinned latents.
 
-Text (AutoTokenizer + AutoModel), image (AutoImageProcessor, PIL backend, + AutoModel), CLIP-style dual encoders
+Text (AutoTokenizer + AutoModel), image (AutoImageProcessor, PIL backend, + AutoModel), audio (AutoFeatureExtractor
++ Whisper's encoder or a Wav2Vec2-style AutoModel; `hubstitch.encoders.audio`), CLIP-style dual encoders
 (tower chosen by `modality`, projected embeddings) and sentence-transformers repos (``modules.json``,
 ``1_Pooling/config.json``, ``Normalize``) load the same way. The revision is resolved once to its commit and
 recorded; `trust_remote_code` stays False unless passed; weights load from safetensors only.
@@ -28,11 +29,12 @@ from huggingface_hub.utils import tqdm
 from ..errors import HubstitchValueError, UnknownMethodError
 from ..hub.files import MODEL_PATTERNS, ResolvedRepo, resolve, split_revision
 from ..spaces import LatentSpaceRef
+from .audio import AUDIO_FAMILIES, audio_batch, check_length, single_clips, to_waveform
 from .pooling import CNN_FAMILIES, check_pooling, default_pooling, pool
 
 logger = logging.getLogger(__name__)
 
-MODALITIES = ("text", "image")
+MODALITIES = ("text", "image", "audio")
 DUAL_FAMILIES = {"clip", "siglip", "siglip2", "chinese_clip"}
 VISION_FAMILIES = CNN_FAMILIES | {"vit", "deit", "dinov2", "beit", "swin", "swinv2", "data2vec-vision", "dinov3_vit"}
 MAX_IMAGE_PIXELS = 40_000_000  # a 12,000 x 12,000 PNG would decode to 2.4 GB before any resize; refuse it first
@@ -169,6 +171,8 @@ def is_single_item(items: Any) -> bool:
         return True
     if isinstance(items, np.ndarray):
         return items.ndim == 2 or (items.ndim == 3 and items.shape[-1] in (1, 3, 4))
+    if isinstance(items, tuple) and len(items) == 2 and isinstance(items[0], np.ndarray):
+        return isinstance(items[1], (int, np.integer))  # (waveform, sampling rate): one clip
     return False
 
 
@@ -228,6 +232,8 @@ class Encoder:
             model = AutoModel.from_pretrained(folder, trust_remote_code=trust_remote_code,
                                               dtype=dtype or torch.float32, local_files_only=True,
                                               use_safetensors=True).to(device)
+        if family == "whisper":  # the encoder half: latents of the audio, no decoding
+            model = model.get_encoder()
         encoder = cls(model, processor, LatentSpaceRef(model_id=resolved.name, revision=resolved.revision,
                                                        modality=modality, pooling=pooling, layer=layer, dim=0),
                       family=family, max_length=st["max_length"] if st else None,
@@ -252,9 +258,10 @@ class Encoder:
                 raise EncoderError(f"{name} is a dual encoder ({family}); expected modality='text' or 'image' to "
                                    f"choose its tower; fix: pass modality= (or append :text / :image on the CLI)")
             return modality
-        natural = "image" if family in VISION_FAMILIES else "text"
+        natural = "image" if family in VISION_FAMILIES else "audio" if family in AUDIO_FAMILIES else "text"
         if modality not in (None, natural):
-            raise EncoderError(f"{name} is a {natural} model ({family}) but modality={modality!r} was asked; "
+            article = "an" if natural[0] in "aeiou" else "a"
+            raise EncoderError(f"{name} is {article} {natural} model ({family}) but modality={modality!r} was asked; "
                                f"fix: pass modality={natural!r} or choose a {modality} encoder")
         return natural
 
@@ -270,8 +277,13 @@ class Encoder:
 
             return AutoTokenizer.from_pretrained(folder, local_files_only=True)
         if not (folder / "preprocessor_config.json").is_file():
-            raise EncoderError(f"{name} has no preprocessor_config.json in {folder}; expected an image processor; "
-                               f"fix: add the processor config to the checkpoint")
+            raise EncoderError(f"{name} has no preprocessor_config.json in {folder}; expected an {modality} "
+                               f"{'feature extractor' if modality == 'audio' else 'processor'}; fix: add the "
+                               f"processor config to the checkpoint")
+        if modality == "audio":
+            from transformers import AutoFeatureExtractor
+
+            return AutoFeatureExtractor.from_pretrained(folder, local_files_only=True)
         from transformers import AutoImageProcessor
 
         return AutoImageProcessor.from_pretrained(folder, local_files_only=True)
@@ -296,6 +308,8 @@ class Encoder:
     def _probe_batch(self) -> dict[str, torch.Tensor]:
         if self.modality == "text":
             return self._tokenize_batch(["hubstitch"])
+        if self.modality == "audio":
+            return self._audio_batch([np.zeros(self.processor.sampling_rate, dtype=np.float32)])
         from PIL import Image
 
         return self._image_batch([Image.new("RGB", (64, 64))])
@@ -307,9 +321,20 @@ class Encoder:
     def _image_batch(self, images: list) -> dict[str, torch.Tensor]:
         return dict(self.processor(images=images, return_tensors="pt"))
 
+    def _audio_batch(self, clips: list[np.ndarray]) -> dict[str, torch.Tensor]:
+        return audio_batch(self.processor, self.model, self.family, clips)
+
+    def _clips(self, items: list, start: int) -> list[np.ndarray]:
+        rate = self.processor.sampling_rate
+        clips = [to_waveform(item, start + i, rate) for i, item in enumerate(items)]
+        for i, clip in enumerate(clips):
+            check_length(clip, start + i, rate, self.family)
+        return clips
+
     @torch.inference_mode()
     def _forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         batch = {k: v.to(self.device) for k, v in batch.items()}
+        frame_mask = batch.pop("frame_mask", None)  # audio: the encoder frames that carry the clip
         if self.family in DUAL_FAMILIES:
             if self.modality == "text":
                 out = self.model.get_text_features(**{k: v for k, v in batch.items() if k != "token_type_ids"})
@@ -325,7 +350,8 @@ class Encoder:
                     vectors = vectors.flatten(1)
             else:
                 states = out.last_hidden_state if layer == -1 else out.hidden_states[layer]
-                vectors = pool(states, batch.get("attention_mask"), self.ref.pooling)
+                mask = frame_mask if frame_mask is not None else batch.get("attention_mask")
+                vectors = pool(states, mask, self.ref.pooling)
         vectors = vectors.float()
         if self.normalize:
             vectors = torch.nn.functional.normalize(vectors, dim=-1)
@@ -353,24 +379,36 @@ class Encoder:
         out = []
         for start in range(0, len(items), batch_size):
             idx = list(range(start, min(start + batch_size, len(items))))
-            out.append((idx, self._image_batch([_to_image(items[i], i) for i in idx])))
+            if self.modality == "audio":
+                out.append((idx, self._audio_batch(self._clips([items[i] for i in idx], start))))
+            else:
+                out.append((idx, self._image_batch([_to_image(items[i], i) for i in idx])))
         return out
 
     def encode(self, items: Any, batch_size: int = 32, progress: bool = True) -> torch.Tensor:
-        """Encode `items` (strings, or PIL images / image paths / arrays) to float32 latents (n, dim).
+        """Encode `items` (strings; PIL images / image paths / arrays; audio paths / (array, rate) / Audio cells) to
+        float32 latents (n, dim).
 
         A single item (a string, a path, an image, an array) gives one row, as sentence-transformers does.
         """
+        if self.modality == "audio" and isinstance(items, np.ndarray):
+            raise EncoderError(f"a bare array of shape {items.shape} was passed to an audio encoder; its sampling "
+                               f"rate is unknown; fix: pass (array, sampling_rate), or a list of such pairs")
         items = [items] if is_single_item(items) else list(items)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise EncoderError(f"batch_size={batch_size!r}; expected a whole number of at least 1; fix: pass 32")
-        if self.modality == "image":  # decode images lazily, batch by batch
+        if self.modality in ("image", "audio"):  # decode images and clips lazily, batch by batch
             result = torch.empty(len(items), self.dim) if items else None
+            if self.modality == "audio" and single_clips(self.processor, self.family):
+                batch_size = 1  # no attention mask: padding would be heard as audio
             with tqdm(total=len(items), desc=f"encoding with {self.ref.model_id}", disable=not progress) as bar:
                 for start in range(0, len(items), batch_size):
                     chunk = items[start:start + batch_size]
-                    images = [_to_image(item, start + i) for i, item in enumerate(chunk)]
-                    result[start:start + len(chunk)] = self._forward(self._image_batch(images))
+                    if self.modality == "audio":
+                        batch = self._audio_batch(self._clips(chunk, start))
+                    else:
+                        batch = self._image_batch([_to_image(item, start + i) for i, item in enumerate(chunk)])
+                    result[start:start + len(chunk)] = self._forward(batch)
                     bar.update(len(chunk))
             if result is None:
                 raise EncoderError("no items to encode; expected a non-empty list; fix: check the dataset split")

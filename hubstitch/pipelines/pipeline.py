@@ -26,7 +26,7 @@ import torch
 from huggingface_hub import CommitInfo, EvalResult, ModelCard, ModelCardData, hf_hub_download
 
 from .._version import __version__
-from ..encoders.encoder import Encoder
+from ..encoders.encoder import Encoder, is_single_item
 from ..errors import ArtifactError, HubstitchValueError
 from ..heads.config import HeadConfig
 from ..heads.head import ClassifierHead
@@ -118,7 +118,7 @@ class StitchedPipeline:
 
     def __call__(self, inputs: Any, top_k: int = 1, batch_size: int = 32) -> list:
         """``[{"label", "score"}, ...]`` (top_k of them) per input; one such list for a single input."""
-        single = isinstance(inputs, (str, Path)) or not isinstance(inputs, Sequence)
+        single = is_single_item(inputs) or not isinstance(inputs, Sequence)  # one text, path, image or clip
         items = [inputs] if single else list(inputs)
         predictions = self.head.predict(self.latents(items, batch_size=batch_size), top_k=top_k)
         return predictions[0] if single else predictions
@@ -170,7 +170,8 @@ class StitchedPipeline:
 
     def model_card(self, manifest: dict[str, Any], repo_id: str | None = None) -> ModelCard:
         metrics, eval_results = manifest.get("metrics") or {}, None
-        task = "image-classification" if self.encoder.modality == "image" else "text-classification"
+        task = {"image": "image-classification", "audio": "audio-classification"}.get(self.encoder.modality,
+                                                                                       "text-classification")
         dataset = hub_dataset(metrics.get("dataset"))
         if "accuracy" in metrics and dataset:  # model-index needs a Hub dataset; else the body says it
             eval_results = [EvalResult(task_type=task, dataset_type=dataset, dataset_name=dataset,

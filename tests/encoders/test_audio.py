@@ -1,0 +1,132 @@
+"""Audio encoders on tiny random Whisper and Wav2Vec2: inputs, resampling, padding-free pooling, refusals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile
+import tiny_models as tm
+import torch
+from scipy.signal import resample_poly
+
+from hubstitch import Encoder
+from hubstitch.encoders.audio import AudioError, to_waveform
+from hubstitch.encoders.encoder import EncoderError
+
+
+@pytest.fixture(scope="module")
+def audio_models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("audio-models")
+    return {"whisper": tm.whisper_model(root / "whisper"), "wav2vec2": tm.wav2vec2_model(root / "wav2vec2"),
+            "wav2vec2-group": tm.wav2vec2_model(root / "wav2vec2-group", attention_mask=False, seed=1)}
+
+
+@pytest.fixture(scope="module")
+def whisper(audio_models):
+    return Encoder.from_pretrained(audio_models["whisper"])
+
+
+def test_whisper_is_an_audio_encoder_that_means_only_the_frames_of_the_clip(whisper):
+    from transformers import WhisperFeatureExtractor
+
+    assert whisper.modality == "audio" and whisper.ref.pooling == "mean" and whisper.dim == 16
+    clip, rate = tm.clips(1, seed=3)[0]
+    got = whisper.encode((clip, rate), progress=False)[0]
+    # an independent reading: the encoder's states over 30 s of padded features, averaged over the frames that the
+    # clip covers (10 ms mel hop, halved by the second convolution), not over all 1,500
+    features = WhisperFeatureExtractor(feature_size=80)(clip, sampling_rate=rate, return_tensors="pt").input_features
+    with torch.inference_mode():
+        states = whisper.model(input_features=features).last_hidden_state[0]
+    frames = int(np.ceil(len(clip) / 160 / 2))
+    assert torch.allclose(got, states[:frames].mean(dim=0), atol=1e-5)
+    assert not torch.allclose(got, states.mean(dim=0), atol=1e-3)  # the padding would have changed it
+
+
+@pytest.mark.parametrize("name", ["wav2vec2", "wav2vec2-group"])
+def test_a_clip_encodes_the_same_alone_and_in_a_padded_batch(audio_models, name):
+    encoder = Encoder.from_pretrained(audio_models[name])
+    assert encoder.modality == "audio"
+    items = tm.clips(5, seed=1)
+    together = encoder.encode(items, batch_size=5, progress=False)
+    alone = torch.cat([encoder.encode(item, progress=False) for item in items])
+    assert together.shape == (5, encoder.dim)
+    assert torch.allclose(together, alone, atol=1e-5)
+
+
+def test_every_input_form_gives_the_same_vector(whisper, tmp_path):
+    clip, rate = tm.clips(1, seed=5, rate=22050)[0]  # espeak-ng's rate: resampled to the extractor's 16 kHz
+    wav, flac = tmp_path / "clip.wav", tmp_path / "clip.flac"
+    soundfile.write(wav, clip, rate, subtype="FLOAT")
+    soundfile.write(flac, clip, rate)  # 16-bit: a little quantisation
+    stereo = np.stack([clip, clip], axis=1)
+    expected = whisper.encode([(resample_poly(clip, 320, 441).astype(np.float32), 16000)], progress=False)
+    forms = [(clip, rate), (stereo, rate), str(wav), wav, {"array": clip, "sampling_rate": rate},
+             {"bytes": wav.read_bytes(), "path": None}, {"path": str(wav)}]
+    got = whisper.encode(forms, batch_size=3, progress=False)
+    assert torch.allclose(got, expected.expand_as(got), atol=1e-4)
+    assert torch.allclose(whisper.encode([flac], progress=False), expected, atol=2e-2)
+
+
+def test_resampling_matches_scipy_on_fresh_audio():
+    gen = np.random.default_rng()
+    audio = gen.standard_normal(int(gen.integers(4000, 9000))).astype(np.float32)
+    got = to_waveform((audio, 8000), 0, 16000)
+    assert got.shape == (2 * audio.size,) and np.allclose(got, resample_poly(audio, 2, 1), atol=1e-6)
+    assert to_waveform((audio, 16000), 0, 16000) is not None
+
+
+def test_bad_audio_is_refused_naming_the_item_and_the_fix(whisper, tmp_path):
+    with pytest.raises(EncoderError, match=r"bare array .*fix: pass \(array, sampling_rate\)"):
+        whisper.encode(np.zeros(1600, dtype=np.float32))
+    with pytest.raises(AudioError, match=r"item 1 lasts 31.0 s; a whisper encoder takes at most 30 s.*fix: cut"):
+        whisper.encode([tm.clips(1)[0], (np.zeros(16000 * 31, dtype=np.float32), 16000)], progress=False)
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF not really audio")
+    with pytest.raises(AudioError, match=r"item 0 .*broken.wav.* is not a readable audio file"):
+        whisper.encode([broken], progress=False)
+    with pytest.raises(AudioError, match=r"item 0 has sampling rate 0"):
+        whisper.encode((np.zeros(100, dtype=np.float32), 0), progress=False)
+    with pytest.raises(AudioError, match=r"item 2 \('no-such-file.wav'\) is not a readable audio file"):
+        whisper.encode([tm.clips(1)[0], tm.clips(1)[0], "no-such-file.wav"], progress=False)
+    with pytest.raises(AudioError, match=r"item 0 is a list; expected an audio file path"):
+        to_waveform([0.0, 0.1], 0, 16000)
+    with pytest.raises(AudioError, match=r"non-empty, finite"):
+        whisper.encode((np.array([0.0, np.nan], dtype=np.float32), 16000), progress=False)
+
+
+def test_a_text_modality_is_refused_for_an_audio_checkpoint(audio_models):
+    with pytest.raises(EncoderError, match=r"is an audio model \(whisper\) but modality='text'"):
+        Encoder.from_pretrained(audio_models["whisper"], modality="text")
+
+
+def test_an_audio_to_text_pipeline_predicts_a_wav_file_from_the_cli(audio_models, tiny, tmp_path, gen):
+    """Whisper clip latents -> translator -> a head trained on text latents only, saved, then `hubstitch predict
+    PIPE clip.wav`, which also refuses a file that is not audio before loading any weights."""
+    import json
+    import subprocess
+    import sys
+
+    import hubstitch
+    from hubstitch import ClassifierHead, StitchedPipeline
+
+    audio, text = Encoder.from_pretrained(audio_models["whisper"]), Encoder.from_pretrained(tiny["bert"])
+    x = audio.encode(tm.clips(40, seed=7), progress=False)
+    y = torch.randn(40, text.dim, generator=gen)
+    translator = hubstitch.fit_translator(x, y, method="linear", source_ref=audio.ref, target_ref=text.ref)
+    head = ClassifierHead.fit(y, ["speech", "music"] * 20, epochs=50, encoder=text.ref)
+    pipe = StitchedPipeline(audio, translator, head)
+    pipe.save_pretrained(tmp_path / "pipe")
+    clip, rate = tm.clips(1, seed=8)[0]
+    soundfile.write(tmp_path / "clip.wav", clip, rate)
+    expected = pipe((clip, rate), top_k=2)  # one clip: one list of predictions
+    run = subprocess.run([sys.executable, "-m", "hubstitch.cli", "predict", str(tmp_path / "pipe"),
+                          str(tmp_path / "clip.wav"), "--format", "json", "--top-k", "2"], capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    got = json.loads(run.stdout)[0]["predictions"]
+    assert [p["label"] for p in got] == [p["label"] for p in expected]
+    assert [p["score"] for p in got] == pytest.approx([p["score"] for p in expected], abs=1e-5)
+    (tmp_path / "notes.txt").write_text("not audio")
+    run = subprocess.run([sys.executable, "-m", "hubstitch.cli", "predict", str(tmp_path / "pipe"),
+                          str(tmp_path / "notes.txt")], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1 and "input 1 (" in run.stderr and "not a readable audio file" in run.stderr
