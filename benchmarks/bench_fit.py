@@ -1,6 +1,6 @@
 """Fit time and peak memory of hubstitch's estimators beside scipy, scikit-learn and latentis, on the same data.
 
-Each (library, method, n) case runs in a fresh subprocess, so peak memory (ru_maxrss) belongs to that case alone:
+Each (library, method, n) case runs in a fresh subprocess, so peak memory (VmHWM) belongs to that case alone:
 one warm-up fit, then `--repeats` timed fits (median reported). d = 768 on both sides; float32 latents; the target
 is a random rotation of the source plus noise. n = 1e6 is streamed in chunks of 10,000 rows generated on the fly,
 so the rows never exist in memory together.
@@ -38,7 +38,9 @@ def _rss_mib() -> float:
 
 
 def _peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's own peak RSS (VmHWM): ru_maxrss would start from the driver's across fork + exec."""
+    with open("/proc/self/status") as handle:
+        return next(int(line.split()[1]) for line in handle if line.startswith("VmHWM:")) / 1024
 
 
 def _rotation(seed: int = 1) -> torch.Tensor:

@@ -15,7 +15,7 @@
    orthogonal translator, each in a child process: rows/s and peak RSS (bounded memory: the peak does not grow
    with the table).
 
-Run:  python benchmarks/bench_retrieval.py [--quick] [--rows 1000000]
+Run:  python benchmarks/bench_retrieval.py [--quick] [--rows 1000000] [--only migration ...]
 Needs: `hubstitch[index]` (LanceDB), the shelf (installed by this script), matplotlib.
 """
 
@@ -25,7 +25,6 @@ import argparse
 import json
 import logging
 import platform
-import resource
 import shutil
 import statistics
 import subprocess
@@ -119,6 +118,72 @@ def title_to_article(data: dict, ns=NS, draws: int = DRAWS) -> list[dict]:
     return rows
 
 
+def pool_sentences(shelf_data, cache, data: dict) -> dict:
+    """Every sentence (4+ words) of the anchor-pool articles' bodies, encoded by both models: more pairs from the
+    same articles. Returns {"owner": the pool article of each sentence, model_id: latents}."""
+    import re
+
+    from hubstitch.data.anchors import AnchorSet
+    from hubstitch.encoders.encoder import Encoder
+
+    articles = AnchorSet.load(str(shelf_data["bbc_news"]), source_column="text", label_column="label")
+    _, bodies = _split_titles(articles.source_items())
+    sentences, owner = [], []
+    for i in data["anchor_pool"].tolist():
+        for sentence in re.split(r"(?<=[.!?])\s+", bodies[i]):
+            if len(sentence.split()) >= 4:
+                sentences.append(sentence)
+                owner.append(i)
+    out = {"owner": torch.tensor(owner)}
+    for model_id in (MINILM, MPNET):
+        encoder = Encoder.from_pretrained(model_id, local_files_only=True)
+        encoder.max_length = MAX_LENGTH
+        column = f"pool-sentences[seed=0,min_words=4,max_length={MAX_LENGTH}]"
+        out[model_id] = cache.get_or_encode(
+            encoder.ref, articles.provenance.fingerprint, column, list(range(len(sentences))),
+            lambda encoder=encoder: encoder.encode(sentences, batch_size=64))
+        logger.info("%s: %d pool sentences", SHORT[model_id], len(sentences))
+    return out
+
+
+def anchor_recipes(data: dict, sentences: dict, ns=NS, draws: int = DRAWS) -> list[dict]:
+    """The same anchor articles, four ways: title + body pairs or title + body + every sentence, fitted by `auto`
+    or by `orthogonal`; nDCG@10 of translated queries and of the migrated index, as fractions of native."""
+    import hubstitch
+    from hubstitch.metrics import relevance
+
+    lat, queried, pool = data["latents"], data["queried"], data["anchor_pool"]
+    relevant = [{i} for i in range(len(queried))]
+    rows = []
+    for a, b in ((MINILM, MPNET), (MPNET, MINILM)):
+        qa, qb = lat[a, "titles"][queried], lat[b, "titles"][queried]
+        da, db = lat[a, "bodies"][queried], lat[b, "bodies"][queried]
+        native = relevance(qb, db, relevant)["ndcg@10"]
+        for n in ns:
+            for with_sentences in (False, True):
+                for method in ("auto", "orthogonal"):
+                    translated, migrated, pairs = [], [], 0
+                    for draw in range(draws):
+                        anchors = pool[torch.randperm(len(pool), generator=torch.Generator().manual_seed(draw))[:n]]
+                        x = [lat[a, "titles"][anchors], lat[a, "bodies"][anchors]]
+                        y = [lat[b, "titles"][anchors], lat[b, "bodies"][anchors]]
+                        if with_sentences:
+                            mask = torch.isin(sentences["owner"], anchors)
+                            x.append(sentences[a][mask])
+                            y.append(sentences[b][mask])
+                        x, y = torch.cat(x), torch.cat(y)
+                        pairs += len(x)
+                        translator = hubstitch.fit_translator(x, y, method=method, seed=draw)
+                        translated.append(relevance(translator(qa), db, relevant)["ndcg@10"] / native)
+                        migrated.append(relevance(qb, translator(da), relevant)["ndcg@10"] / native)
+                    rows.append({"pair": f"{SHORT[a]} -> {SHORT[b]}", "n": n, "sentences": with_sentences,
+                                 "method": method, "pairs": pairs / draws,
+                                 "translated_of_native": statistics.fmean(translated),
+                                 "migrated_of_native": statistics.fmean(migrated)})
+                    logger.info("%s", rows[-1])
+    return rows
+
+
 def caption_to_image(shelf_data, cache, ns=(1000, 2000), draws: int = DRAWS) -> dict:
     import hubstitch
     from hubstitch.encoders.encoder import Encoder
@@ -158,8 +223,9 @@ def caption_to_image(shelf_data, cache, ns=(1000, 2000), draws: int = DRAWS) -> 
     return {"rows": rows, "queries": len(query_labels), "images": len(test_x), "chance_precision": 0.1}
 
 
+# Peak memory is the child's own VmHWM: ru_maxrss would start from the (larger) driver's across fork + exec.
 MIGRATE_CHILD = """
-import json, resource, sys, time
+import json, re, sys, time
 import torch, hubstitch
 from hubstitch.index import lancedb_store
 from hubstitch.spaces import LatentSpaceRef
@@ -169,13 +235,14 @@ a, b = LatentSpaceRef("bench/a", "a" * 40, "text", "mean", -1, 384), LatentSpace
                                                                                    "mean", -1, 768)
 translator = hubstitch.fit_translator(x, torch.nn.functional.pad(x, (0, 384)), method="orthogonal", source_ref=a,
                                       target_ref=b)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def peak_mib():
+    return int(re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1)) / 1024
+before = peak_mib()
 start = time.perf_counter()
 summary = lancedb_store.migrate(db, "old", translator, "new", batch_size=8192, progress=False)
 seconds = time.perf_counter() - start
 print(json.dumps({"rows": summary["rows"], "seconds": seconds, "rows_per_second": summary["rows"] / seconds,
-                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "rss_before_migration_mib": before / 1024}))
+                  "peak_rss_mib": peak_mib(), "rss_before_migration_mib": before}))
 """
 
 
@@ -224,13 +291,25 @@ def table(result: dict) -> str:
     lines = ["### BBC News title -> article (1,000 queried articles; nDCG@10, fraction of native in brackets)", "",
              "| queries -> index | N anchor articles | native (index model) | absolute | translated queries | "
              "migrated index | recall@10 translated / migrated | auto chose |", "|---|---|---|---|---|---|---|---|"]
-    for r in result["title_to_article"]:
+    for r in result.get("title_to_article", []):
         nat = r["native"]["ndcg@10"]
         t, m = r["translated_queries"], r["migrated_index"]
         lines.append(f"| {r['pair']} | {r['n']} | {nat:.3f} | {r['absolute']['ndcg@10']:.3f} | "
                      f"{t['ndcg@10']:.3f} ({t['ndcg@10'] / nat:.3f}) | {m['ndcg@10']:.3f} ({m['ndcg@10'] / nat:.3f}) "
                      f"| {t['recall@10']:.3f} / {m['recall@10']:.3f} | {', '.join(sorted(set(r['chosen'])))} |")
-    cross = result["caption_to_image"]
+    if result.get("anchor_recipes"):
+        lines += ["", "### The same anchor articles, four ways (fraction of native nDCG@10: translated queries / "
+                      "migrated index)", "",
+                  "| queries -> index | N anchor articles | title + body pairs, auto | title + body, orthogonal | "
+                  "+ every sentence, auto | + every sentence, orthogonal | pairs with sentences |",
+                  "|---|---|---|---|---|---|---|"]
+        recipes = {(r["pair"], r["n"], r["sentences"], r["method"]): r for r in result["anchor_recipes"]}
+        for pair, n in dict.fromkeys((r["pair"], r["n"]) for r in result["anchor_recipes"]):
+            cells = [recipes[pair, n, sent, method] for sent in (False, True) for method in ("auto", "orthogonal")]
+            lines.append(f"| {pair} | {n} | " + " | ".join(
+                f"{c['translated_of_native']:.3f} / {c['migrated_of_native']:.3f}" for c in cells)
+                + f" | {cells[2]['pairs']:,.0f} |")
+    cross = result.get("caption_to_image", {"rows": [], "queries": 0, "images": 0})
     lines += ["", f"### Fashion-MNIST caption -> image ({cross['queries']} captions, {cross['images']} test images, "
                   f"relevant = the caption's class)", "",
               "| N image-caption anchors | translated captions nDCG@10 | recall@10 | class-mean image query nDCG@10 |",
@@ -241,7 +320,7 @@ def table(result: dict) -> str:
     lines += ["", "### Migrating a LanceDB table (384-d -> 768-d, orthogonal, batches of 8,192, child process)", "",
               "| rows | rows/s | peak RSS (MiB) | RSS before the migration started (MiB) |", "|---|---|---|---|"]
     lines += [f"| {r['table_rows']:,} | {r['rows_per_second']:,.0f} | {r['peak_rss_mib']:.0f} | "
-              f"{r['rss_before_migration_mib']:.0f} |" for r in result["migration"]]
+              f"{r['rss_before_migration_mib']:.0f} |" for r in result.get("migration", [])]
     lines += ["", "Quoted beside (their data and models, not ours; not comparable number for number):", ""]
     lines += [f"- {q['source']}: {q['setup']}: {q['figure']}" for q in QUOTED]
     return "\n".join(lines) + "\n"
@@ -275,6 +354,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="one draw, N=256 only, a 1e5-row migration")
     parser.add_argument("--rows", type=int, default=1_000_000, help="the larger migration's row count")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--only", action="append", default=[], choices=("title_to_article", "anchor_recipes",
+                                                                        "caption_to_image", "migration"),
+                        metavar="SECTION",
+                        help="recompute only this section (repeatable), keeping the others from --out")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     from hubstitch.data.latent_cache import LatentCache
@@ -286,17 +369,28 @@ def main(argv: list[str] | None = None) -> int:
     cache = LatentCache()
     start = time.perf_counter()
     draws = 1 if args.quick else DRAWS
-    result = {"machine": {"python": platform.python_version(), "torch": torch.__version__,
-                          "cpu_threads": torch.get_num_threads()},
-              "title_to_article": title_to_article(text_latents(shelf_data, cache), (256,) if args.quick else NS,
-                                                   draws),
-              "caption_to_image": caption_to_image(shelf_data, cache, (1000,) if args.quick else (1000, 2000), draws),
-              "migration": migration_at_scale((100_000,) if args.quick else (100_000, args.rows)),
-              "quoted": QUOTED, "peak_rss_mib_driver": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-    result["seconds"] = time.perf_counter() - start
+    sections = {
+        "title_to_article": lambda: title_to_article(text_latents(shelf_data, cache), (256,) if args.quick else NS,
+                                                     draws),
+        "caption_to_image": lambda: caption_to_image(shelf_data, cache, (1000,) if args.quick else (1000, 2000),
+                                                     draws),
+        "anchor_recipes": lambda: anchor_recipes(text_latents(shelf_data, cache), pool_sentences(
+            shelf_data, cache, text_latents(shelf_data, cache)), (256,) if args.quick else NS, draws),
+        "migration": lambda: migration_at_scale((100_000,) if args.quick else (100_000, args.rows)),
+    }
+    saved = args.out / "bench_retrieval.json"
+    result = json.loads(saved.read_text()) if args.only and saved.is_file() else {}
+    result["machine"] = {"python": platform.python_version(), "torch": torch.__version__,
+                         "cpu_threads": torch.get_num_threads()}
+    for name, compute in sections.items():
+        if not args.only or name in args.only:
+            result[name] = compute()
+    result["quoted"] = QUOTED
+    result["seconds" if not args.only else "seconds_last_run"] = time.perf_counter() - start
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench_retrieval.json").write_text(json.dumps(result, indent=1) + "\n")
-    result["plot"] = plot(result, args.out)
+    if result.get("title_to_article"):
+        result["plot"] = plot(result, args.out)
     report = table(result)
     (args.out / "bench_retrieval.md").write_text(report)
     sys.stdout.write(report)

@@ -25,7 +25,6 @@ import json
 import logging
 import platform
 import random
-import resource
 import statistics
 import subprocess
 import sys
@@ -177,7 +176,9 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     if args.section:  # child process: one measurement, JSON on the last stdout line
         measured = SECTIONS[args.section](args)
-        measured["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        with open("/proc/self/status") as handle:  # VmHWM: ru_maxrss would start from the driver's peak
+            measured["peak_rss_mib"] = next(int(line.split()[1]) for line in handle
+                                            if line.startswith("VmHWM:")) / 1024
         sys.stdout.write(json.dumps(measured) + "\n")
         return
     argv = ["--sentences", str(args.sentences), "--rounds", str(args.rounds), "--images", str(args.images)]
