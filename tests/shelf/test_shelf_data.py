@@ -1,4 +1,5 @@
-"""The shelf's labelled data: BBC News from its PyPI package, Fashion-MNIST from Debian's IDX files."""
+"""The shelf's labelled data: BBC News from its PyPI package, Fashion-MNIST from Debian's IDX files, and BBC titles
+spoken by espeak-ng."""
 
 from __future__ import annotations
 
@@ -31,3 +32,24 @@ def test_fashion_mnist_has_both_splits_balanced(shelf_data):
     image = sample.source_items()[0]
     assert image.size == (28, 28)
     assert Counter(test.select(10_000).labels()) == {name: 1000 for name in FASHION_MNIST_LABELS}
+
+
+@pytest.mark.slow
+def test_spoken_bbc_speaks_every_title_in_every_voice_and_rate(shelf_data):
+    """Synthetic speech, said plainly: espeak-ng reading each BBC title; an Audio column that needs no torchcodec."""
+    import io
+
+    import soundfile
+    from datasets import Audio, load_from_disk
+
+    spoken, articles = load_from_disk(str(shelf_data["spoken_bbc"])), load_from_disk(str(shelf_data["bbc_news"]))
+    assert len(spoken) == len(articles) == 2225
+    assert spoken.features["audio"] == Audio(sampling_rate=16000, decode=False)
+    assert spoken["text"][:3] == [t.partition("\n")[0].strip() for t in articles["text"][:3]]
+    assert spoken["label"] == articles["label"]
+    cells = Counter(zip(spoken["voice"], spoken["rate"], strict=True))  # 4 voices x 3 rates, evenly
+    assert len(cells) == 12 and min(cells.values()) >= 185
+    for row in (0, 1117, 2224):
+        audio, rate = soundfile.read(io.BytesIO(spoken[row]["audio"]["bytes"]))
+        words = len(spoken[row]["text"].split())
+        assert rate == 16000 and audio.ndim == 1 and 0.15 * words < len(audio) / rate < 1.2 * words + 1
