@@ -242,8 +242,9 @@ def register(sub) -> None:
     add_format(stitch)
     stitch.set_defaults(func=_cmd_stitch)
 
-    predict = sub.add_parser("predict", help="run a stitched pipeline on texts or image paths (an embedding "
-                                             "pipeline prints its vectors' shape and a preview; --format json all)")
+    predict = sub.add_parser("predict", help="run a stitched pipeline on texts, image paths or audio files (an "
+                                             "embedding pipeline prints its vectors' shape and a preview; --format "
+                                             "json all)")
     predict.add_argument("pipeline", help="pipeline folder or Hub repo")
     predict.add_argument("inputs", nargs="+", help="texts, or image paths for an image encoder")
     predict.add_argument("--top-k", type=positive_int, default=1, help="labels per input")

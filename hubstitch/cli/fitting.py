@@ -90,9 +90,9 @@ def _cmd_train_head(args: argparse.Namespace) -> None:
     from ..data.workflow import encode_set
     from ..heads.head import ClassifierHead
 
-    column = args.text_column or args.image_column
+    column = args.text_column or args.image_column or args.audio_column
     encoder = load_encoder(args.encoder, args.pooling, args.layer, args)
-    expected = "image" if args.image_column else "text"
+    expected = "image" if args.image_column else "audio" if args.audio_column else "text"
     if encoder.modality != expected:
         raise HubstitchValueError(f"--{expected}-column was given but {args.encoder} encodes {encoder.modality}; "
                                   f"fix: pass --{encoder.modality}-column, or a {expected} encoder")
@@ -198,6 +198,7 @@ def register(sub) -> None:
     columns = head.add_mutually_exclusive_group(required=True)
     columns.add_argument("--text-column", help="the texts to classify (for a text encoder)")
     columns.add_argument("--image-column", help="the images to classify (for an image encoder)")
+    columns.add_argument("--audio-column", help="the clips to classify (for an audio encoder)")
     head.add_argument("--label-column", required=True, help="the labels")
     head.add_argument("--n", type=positive_int, default=None, help="train on a stratified sample of n items")
     head.add_argument("--hidden-dim", type=int, default=0, help="hidden units (0: a linear head)")

@@ -130,3 +130,32 @@ def test_an_audio_to_text_pipeline_predicts_a_wav_file_from_the_cli(audio_models
     run = subprocess.run([sys.executable, "-m", "hubstitch.cli", "predict", str(tmp_path / "pipe"),
                           str(tmp_path / "notes.txt")], capture_output=True, text=True, timeout=300)
     assert run.returncode == 1 and "input 1 (" in run.stderr and "not a readable audio file" in run.stderr
+
+
+def test_train_head_reads_an_audio_column_of_wav_paths(audio_models, tiny, tmp_path):
+    import csv
+    import subprocess
+    import sys
+
+    rows = []
+    for i, (clip, rate) in enumerate(tm.clips(12, seed=9)):
+        soundfile.write(tmp_path / f"clip{i}.wav", clip, rate)
+        rows.append({"audio": str(tmp_path / f"clip{i}.wav"), "label": "speech" if i % 2 else "music"})
+    with (tmp_path / "clips.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["audio", "label"])
+        writer.writeheader()
+        writer.writerows(rows)
+
+    def train_head(encoder, column: str, out: str):
+        return subprocess.run([sys.executable, "-m", "hubstitch.cli", "train-head", str(encoder), "--dataset",
+                               str(tmp_path / "clips.csv"), column, "audio", "--label-column", "label", "--out",
+                               str(tmp_path / out), "--epochs", "20"], capture_output=True, text=True, timeout=300)
+
+    run = train_head(audio_models["whisper"], "--audio-column", "head")
+    assert run.returncode == 0, run.stderr
+    from hubstitch import ClassifierHead
+
+    head = ClassifierHead.from_pretrained(tmp_path / "head")
+    assert sorted(head.labels) == ["music", "speech"] and head.config.encoder.modality == "audio"
+    run = train_head(tiny["bert"], "--audio-column", "refused")
+    assert run.returncode == 1 and "--audio-column was given but" in run.stderr and "encodes text" in run.stderr
