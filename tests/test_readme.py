@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
+@pytest.mark.slow
 def test_readme_quick_start_runs(tmp_path):
     text = README.read_text()
     section = text[text.index("## Quick start in Python"):]

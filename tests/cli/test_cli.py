@@ -21,6 +21,7 @@ def _run(*args, cwd=None):
                           timeout=300, cwd=cwd)
 
 
+@pytest.mark.slow
 def test_quickstart_fits_evaluates_saves_and_reloads(tmp_path):
     result = _run("quickstart", "--synthetic", "--out", str(tmp_path / "t"), "--format", "json")
     assert result.returncode == 0, result.stderr

@@ -60,6 +60,7 @@ def _latents(tmp_path, gen):
     return tmp_path / "x.npy", tmp_path / "y.npy"
 
 
+@pytest.mark.slow
 def test_progress_is_info_shown_by_default_and_quiet_or_verbose_work_after_the_verb(tmp_path, gen):
     x, y = _latents(tmp_path, gen)
     shown = _run("fit-latents", x, y, "--out", tmp_path / "a")
@@ -84,6 +85,7 @@ def test_bad_option_values_are_refused_by_name(tmp_path, gen, args, message):
     assert result.returncode == 2 and message in result.stderr
 
 
+@pytest.mark.slow
 def test_unreadable_latents_files_are_one_line_errors(tmp_path):
     np.save(tmp_path / "objects.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
     np.save(tmp_path / "empty.npy", np.zeros((0, 4), dtype=np.float32))

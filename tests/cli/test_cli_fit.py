@@ -32,6 +32,7 @@ def sentences(tmp_path):
     return path
 
 
+@pytest.mark.slow
 def test_fit_text_to_text_records_provenance_and_reuses_the_cache(tiny, sentences, tmp_path):
     args = ("fit", tiny["bert"], tiny["bert-2"], "--anchors", sentences, "--n", 30, "--holdout", 12,
             "--method", "linear", "--selection", "stratified", "--label-column", "label", "--format", "json")
@@ -67,6 +68,7 @@ def test_fit_cross_modal_image_to_text_with_paired_columns(tiny, tmp_path):
     assert config.anchors.columns == ["image", "caption"] and config.anchors.selection == "kmeans"
 
 
+@pytest.mark.slow
 def test_train_head_then_errors(tiny, sentences, tmp_path):
     result = _run("train-head", tiny["bert"], "--dataset", sentences, "--text-column", "text", "--label-column",
                   "label", "--out", tmp_path / "head", "--epochs", 50, cache=tmp_path / "cache")
@@ -90,6 +92,7 @@ def test_train_head_then_errors(tiny, sentences, tmp_path):
     assert "not in the local Hub cache" in missing_repo.stderr
 
 
+@pytest.mark.slow
 def test_fit_with_unpaired_pools_and_without_anchors(tiny, sentences, tmp_path):
     seeded = _run("fit", tiny["bert"], tiny["bert-2"], "--anchors", sentences, "--n", 8, "--holdout", 0,
                   "--method", "orthogonal", "--unpaired-source", sentences, "--unpaired-target", sentences,

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 
 import hubstitch
@@ -22,6 +23,7 @@ def _gate(*args, cache):
                           text=True, timeout=300, env=env)
 
 
+@pytest.mark.slow
 def test_gate_passes_a_good_translator_and_fails_a_broken_one(tiny, tmp_path):
     source, target = Encoder.from_pretrained(tiny["bert"]), Encoder.from_pretrained(tiny["bert-2"])
     xs, xt = source.encode(TEXTS, progress=False), target.encode(TEXTS, progress=False)

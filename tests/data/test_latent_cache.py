@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 import torch
 
 from hubstitch.data.latent_cache import LatentCache
@@ -74,6 +75,7 @@ def test_unreadable_entry_is_a_miss_and_is_replaced(tmp_path):
     assert torch.equal(cache.get(REF, "fp", "text", [0]), torch.zeros(1, 4))
 
 
+@pytest.mark.slow
 def test_cli_ls_and_clear_with_environment_override(tmp_path):
     cache = LatentCache(tmp_path)
     cache.put(REF, "fp", "text", [0, 1], torch.ones(2, 4))

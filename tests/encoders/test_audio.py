@@ -99,6 +99,7 @@ def test_a_text_modality_is_refused_for_an_audio_checkpoint(audio_models):
         Encoder.from_pretrained(audio_models["whisper"], modality="text")
 
 
+@pytest.mark.slow
 def test_an_audio_to_text_pipeline_predicts_a_wav_file_from_the_cli(audio_models, tiny, tmp_path, gen):
     """Whisper clip latents -> translator -> a head trained on text latents only, saved, then `hubstitch predict
     PIPE clip.wav`, which also refuses a file that is not audio before loading any weights."""
@@ -132,6 +133,7 @@ def test_an_audio_to_text_pipeline_predicts_a_wav_file_from_the_cli(audio_models
     assert run.returncode == 1 and "input 1 (" in run.stderr and "not a readable audio file" in run.stderr
 
 
+@pytest.mark.slow
 def test_train_head_reads_an_audio_column_of_wav_paths(audio_models, tiny, tmp_path):
     import csv
     import subprocess

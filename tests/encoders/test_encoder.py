@@ -180,6 +180,7 @@ def test_encoder_specs_on_the_command_line(tmp_path):
     assert parse_encoder_spec(str(tmp_path)) == (str(tmp_path), None, None)
 
 
+@pytest.mark.slow
 def test_loading_a_classifier_as_an_encoder_prints_no_load_report(tiny):
     """transformers reports the classifier a base model drops as UNEXPECTED keys: dropped on purpose, so silenced at
     that call, and only there (fresh processes: transformers says it once per process)."""

@@ -132,6 +132,7 @@ def test_a_migration_killed_mid_way_leaves_no_table_and_the_next_run_completes(t
     assert not (db / ".hubstitch-staging").exists()
 
 
+@pytest.mark.slow
 def test_index_cli_build_query_migrate(parts, tmp_path):
     source, target, translator = parts
     data = tmp_path / "docs.jsonl"

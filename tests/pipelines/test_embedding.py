@@ -39,6 +39,7 @@ def test_stitched_encoder_gives_target_space_vectors_and_a_single_item_gives_one
         StitchedEncoder(target, translator)
 
 
+@pytest.mark.slow
 def test_embedding_pipeline_saves_loads_and_predict_prints_vectors(parts, tmp_path):
     source, _, translator = parts
     StitchedEncoder(source, translator).save_pretrained(tmp_path / "pipe")
