@@ -144,27 +144,28 @@ def positive_int(value: str) -> int:
     return number
 
 
-def fraction(value: str) -> float:
-    """An argparse type: a finite number in [0, 1), or a count of 1 or more (held-out pairs)."""
+def _finite_or_none(value: str) -> float | None:
+    """`value` as a finite, non-negative float, or None."""
     import math
 
     try:
         number = float(value)
     except ValueError:
-        number = math.nan
-    if not math.isfinite(number) or number < 0 or (number >= 1 and number != int(number)):
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
+
+
+def fraction(value: str) -> float:
+    """An argparse type: a finite number in [0, 1), or a count of 1 or more (held-out pairs)."""
+    number = _finite_or_none(value)
+    if number is None or (number >= 1 and number != int(number)):
         raise argparse.ArgumentTypeError(f"{value!r} is neither a fraction in [0, 1) nor a whole count")
     return number
 
 
 def finite_float(value: str) -> float:
     """An argparse type: a finite, non-negative number (a ridge alpha)."""
-    import math
-
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
-    if not math.isfinite(number) or number < 0:
+    number = _finite_or_none(value)
+    if number is None:
         raise argparse.ArgumentTypeError(f"{value!r} is not a finite number of at least 0")
     return number
