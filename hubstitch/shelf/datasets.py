@@ -74,6 +74,11 @@ def build_bbc_news(folder: Path, wheel_dir: Path | None = None) -> Path:
     return _save_atomically(data, folder)
 
 
+def _require_espeak() -> None:
+    if shutil.which("espeak-ng") is None:
+        raise ShelfError("espeak-ng is not installed; the spoken datasets need it; fix: apt-get install espeak-ng")
+
+
 def speak(text: str, voice: str, rate: int) -> bytes:
     """`text` spoken by espeak-ng as 16 kHz mono 16-bit WAV bytes."""
     import io
@@ -83,8 +88,7 @@ def speak(text: str, voice: str, rate: int) -> bytes:
 
     from ..encoders.audio import to_waveform
 
-    if shutil.which("espeak-ng") is None:
-        raise ShelfError("espeak-ng is not installed; the spoken datasets need it; fix: apt-get install espeak-ng")
+    _require_espeak()
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "speech.wav"
         run = subprocess.run(["espeak-ng", "-v", voice, "-s", str(rate), "-w", str(wav), "--", text],
@@ -101,6 +105,7 @@ def build_spoken_bbc(folder: Path, bbc_folder: Path) -> Path:
     from datasets import Audio, ClassLabel, Dataset, Features, Value, load_from_disk
     from huggingface_hub.utils import tqdm
 
+    _require_espeak()
     articles = load_from_disk(str(bbc_folder))
     titles = [text.partition("\n")[0].strip() for text in articles["text"]]
     audio, voices, rates = [], [], []
@@ -167,6 +172,10 @@ def install_datasets(names: list[str] | None = None, root: str | Path | None = N
         raise ShelfError(f"{unknown} are not on the shelf; its datasets are {list(DATASETS)}")
     built = {}
     wanted = list(names or DATASETS)
+    if not names and shutil.which("espeak-ng") is None and not (root / "spoken_bbc").is_dir():
+        logger.warning("skipping spoken_bbc: espeak-ng is not installed; fix: apt-get install espeak-ng, then "
+                       "hubstitch shelf install --only spoken_bbc")
+        wanted.remove("spoken_bbc")
     if "spoken_bbc" in wanted and "bbc_news" not in wanted:
         wanted.insert(0, "bbc_news")  # its titles are what is spoken
     for name in wanted:

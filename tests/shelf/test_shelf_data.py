@@ -53,3 +53,18 @@ def test_spoken_bbc_speaks_every_title_in_every_voice_and_rate(shelf_data):
         audio, rate = soundfile.read(io.BytesIO(spoken[row]["audio"]["bytes"]))
         words = len(spoken[row]["text"].split())
         assert rate == 16000 and audio.ndim == 1 and 0.15 * words < len(audio) / rate < 1.2 * words + 1
+
+
+def test_without_espeak_ng_a_full_install_skips_the_spoken_data_and_asking_for_it_says_why(tmp_path, monkeypatch,
+                                                                                            caplog):
+    import hubstitch.shelf.datasets as shelf_datasets
+    from hubstitch.shelf.models import ShelfError
+
+    for name in ("bbc_news", "fashion_mnist"):  # already built: only the spoken data would be new
+        (tmp_path / name).mkdir()
+    monkeypatch.setattr(shelf_datasets.shutil, "which", lambda name: None)
+    built = shelf_datasets.install_datasets(root=tmp_path)
+    assert sorted(built) == ["bbc_news", "fashion_mnist"] and "skipping spoken_bbc" in caplog.text
+    with pytest.raises(ShelfError, match="espeak-ng is not installed.*fix: apt-get install espeak-ng"):
+        shelf_datasets.install_datasets(["spoken_bbc"], root=tmp_path)
+    assert not (tmp_path / "spoken_bbc").exists()
