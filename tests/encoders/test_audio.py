@@ -118,7 +118,7 @@ def test_an_audio_to_text_pipeline_predicts_a_wav_file_from_the_cli(audio_models
     pipe = StitchedPipeline(audio, translator, head)
     pipe.save_pretrained(tmp_path / "pipe")
     clip, rate = tm.clips(1, seed=8)[0]
-    soundfile.write(tmp_path / "clip.wav", clip, rate)
+    soundfile.write(tmp_path / "clip.wav", clip, rate, subtype="FLOAT")  # PCM_16 would quantise the clip
     expected = pipe((clip, rate), top_k=2)  # one clip: one list of predictions
     run = subprocess.run([sys.executable, "-m", "hubstitch.cli", "predict", str(tmp_path / "pipe"),
                           str(tmp_path / "clip.wav"), "--format", "json", "--top-k", "2"], capture_output=True,
