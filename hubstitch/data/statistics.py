@@ -34,7 +34,7 @@ class AnchorStatistics(SufficientStatistics):
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
         tensors = {name: getattr(self, name).contiguous() for name in FIELDS}
-        save_file(tensors, str(tmp), metadata={"n": str(self.n), "format": "hubstitch-anchor-statistics-1"})
+        save_file(tensors, str(tmp), metadata={"n": str(self.n), "format": "hubstitch-anchor-statistics-2"})
         tmp.replace(path)
 
     @classmethod
@@ -42,7 +42,7 @@ class AnchorStatistics(SufficientStatistics):
         """Read statistics written by `save`."""
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
-            if metadata.get("format") != "hubstitch-anchor-statistics-1" or set(handle.keys()) != set(FIELDS):
+            if metadata.get("format") != "hubstitch-anchor-statistics-2" or set(handle.keys()) != set(FIELDS):
                 raise ArtifactError(
                     f"{path} is not a hubstitch statistics file (format {metadata.get('format')!r}, keys "
                     f"{sorted(handle.keys())}); expected keys {sorted(FIELDS)}; fix: write it with "

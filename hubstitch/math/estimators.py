@@ -125,12 +125,6 @@ def fit_translation_from_statistics(stats: SufficientStatistics, method: str, **
             f"method {method!r} needs X^T X but the statistics were accumulated with with_gram=False; "
             f"fix: accumulate with with_gram=True"
         )
-    if opts["output_calibration"] == "spread":
-        raise StreamingNotSupportedError(
-            "output_calibration 'spread' needs each target anchor's deviation, which streamed sums do not keep; "
-            "fix: leave it at 'auto' (off for streamed fits) or 'none'"
-        )
-    opts["output_calibration"] = "none"
     n, tol = stats.n, opts["dead_tol"]
     require_anchors(n, 2, method, "a spread to estimate")
     source_prep = Preprocessor(stats.source_dim, opts["source_preprocessing"], tol)
@@ -155,6 +149,7 @@ def fit_translation_from_statistics(stats: SufficientStatistics, method: str, **
         sq_x = (stats.source_sq[sx] - 2 * ax * stats.source_sum[sx] + n * ax * ax) / (dx * dx)
         mapping.rotation, mapping.scale = _rotation(cross[:kx, :ky], m, sq_x[:kx].sum() if opts["isotropic_scale"]
                                                     else None, opts["span_only"])
+        translation.calibrate_from_moments(n, stats.target_sum, stats.target_norm_sum, stats.target_norm_sq)
         return _finish(translation)
     raw_gram = stats.source_gram[sx][:, sx]
     gram = (raw_gram - torch.outer(stats.source_sum[sx], ax) - torch.outer(ax, stats.source_sum[sx])
@@ -167,6 +162,7 @@ def fit_translation_from_statistics(stats: SufficientStatistics, method: str, **
     else:
         mapping.weight = solvers.ridge(gram, cross, opts["alpha"])
         mapping.bias = torch.zeros(cross.shape[1], dtype=torch.float64)
+    translation.calibrate_from_moments(n, stats.target_sum, stats.target_norm_sum, stats.target_norm_sq)
     return _finish(translation)
 
 

@@ -1,6 +1,7 @@
 """Sufficient statistics of parallel anchor latents, accumulated in chunks and added across shards.
 
-Counts, sums, per-dimension sums of squares, X^T X and X^T Y (float64) are all that the orthogonal, affine and
+Counts, sums, per-dimension sums of squares, X^T X and X^T Y (float64), and the sums of the target rows' norms
+and squared norms (for the output calibration of normalised targets) are all that the orthogonal, affine and
 linear fits need, so a million anchors fit with memory independent of their number, and statistics computed by
 separate workers add up with ``+``. `hubstitch.AnchorStatistics` (``data/statistics.py``) adds the file format.
 
@@ -22,7 +23,8 @@ import torch
 from ..errors import DimensionError
 from .validation import as_pair, check_width
 
-FIELDS = ("source_sum", "target_sum", "source_sq", "target_sq", "source_gram", "cross")
+FIELDS = ("source_sum", "target_sum", "source_sq", "target_sq", "source_gram", "cross", "target_norm_sum",
+          "target_norm_sq")
 
 
 class SufficientStatistics:
@@ -36,6 +38,7 @@ class SufficientStatistics:
         self.source_sq, self.target_sq = torch.zeros(source_dim, dtype=f64), torch.zeros(target_dim, dtype=f64)
         self.source_gram = torch.zeros(source_dim, source_dim, dtype=f64) if with_gram else torch.zeros(0, 0)
         self.cross = torch.zeros(source_dim, target_dim, dtype=f64)
+        self.target_norm_sum, self.target_norm_sq = torch.zeros((), dtype=f64), torch.zeros((), dtype=f64)
 
     def update(self, source, target) -> SufficientStatistics:
         """Add a chunk of parallel anchors (n, source_dim) and (n, target_dim); returns self."""
@@ -51,6 +54,9 @@ class SufficientStatistics:
         if self.with_gram:
             self.source_gram.addmm_(x.T, x)
         self.cross.addmm_(x.T, y)
+        norms = y.norm(dim=1)
+        self.target_norm_sum += norms.sum()
+        self.target_norm_sq += (norms * norms).sum()
         return self
 
     def __add__(self, other: SufficientStatistics) -> SufficientStatistics:

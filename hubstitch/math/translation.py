@@ -133,6 +133,21 @@ class LatentTranslation(nn.Module):
         deviation = ((target - center) ** 2).sum(dim=1).mean().sqrt()
         self.output_radius = deviation.to(self.output_radius.dtype) if mode == "spread" else torch.zeros(())
 
+    def calibrate_from_moments(self, n: int, target_sum: torch.Tensor, norm_sum: torch.Tensor,
+                               norm_sq: torch.Tensor) -> None:
+        """`calibrate` from streamed sums (float64): the target anchors' sum, and the sums of their norms and squared
+        norms; the same decisions and buffers as `calibrate` on the rows themselves."""
+        mode = self.options["output_calibration"]
+        mean_norm = norm_sum / n
+        if mode == "auto":
+            spread = ((norm_sq - n * mean_norm * mean_norm) / (n - 1)).clamp_min(0).sqrt() if n > 1 else None
+            normalised = bool(spread <= NORMALISED_TOL * mean_norm) if spread is not None else False
+            mode = self.options["output_calibration"] = "spread" if normalised else "none"
+        center = target_sum / n
+        deviation = (norm_sq / n - center @ center).clamp_min(0).sqrt()
+        self.output_center = center.to(self.output_center.dtype)
+        self.output_radius = deviation.to(self.output_radius.dtype) if mode == "spread" else torch.zeros(())
+
     @torch.inference_mode()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = as_latents(x, "source")

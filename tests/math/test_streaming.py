@@ -42,6 +42,23 @@ def test_chunked_equals_in_memory(gen, method, options):
     assert streamed.source_prep.dead == in_memory.source_prep.dead == [7]
 
 
+@pytest.mark.parametrize("method", ["orthogonal", "affine", "linear"])
+def test_a_normalised_target_gets_the_same_spread_calibration_streamed(gen, method):
+    """Unit-norm targets (sentence embeddings): ``auto`` turns the spread calibration on in memory; the streamed
+    fit makes the same decision and stores the same centre and radius from its norm sums."""
+    x, y = _pair(gen)
+    y = torch.nn.functional.normalize(y, dim=1)
+    in_memory = fit_translation(x, y, method)
+    streamed = fit_translation_from_statistics(_chunked(x, y, 257), method)
+    assert in_memory.options["output_calibration"] == streamed.options["output_calibration"] == "spread"
+    assert float(streamed.output_radius) == pytest.approx(float(in_memory.output_radius), abs=1e-6)
+    fresh = torch.randn(100, x.shape[1], generator=gen, dtype=torch.float64) + 3
+    assert torch.allclose(streamed(fresh), in_memory(fresh), atol=1e-6, rtol=0)
+    unnormalised = fit_translation_from_statistics(_chunked(x, y * torch.rand(len(y), 1, generator=gen,
+                                                                               dtype=torch.float64), 500), method)
+    assert unnormalised.options["output_calibration"] == "none"
+
+
 def test_shards_add_up_and_travel_as_safetensors(gen, tmp_path):
     x, y = _pair(gen)
     shards = [(x[:1000], y[:1000]), (x[1000:2200], y[1000:2200]), (x[2200:], y[2200:])]
@@ -53,7 +70,8 @@ def test_shards_add_up_and_travel_as_safetensors(gen, tmp_path):
     total = sum((AnchorStatistics.load(p) for p in paths[1:]), AnchorStatistics.load(paths[0]))
     whole = _chunked(x, y, 3000)
     assert total.n == 3000
-    for name in ("source_sum", "target_sum", "source_sq", "target_sq", "source_gram", "cross"):
+    for name in ("source_sum", "target_sum", "source_sq", "target_sq", "source_gram", "cross", "target_norm_sum",
+                 "target_norm_sq"):
         assert torch.allclose(getattr(total, name), getattr(whole, name), rtol=1e-12, atol=1e-9)
     translator = hubstitch.fit_translator_from_statistics(total, "orthogonal", source_ref="org/a", target_ref="org/b")
     assert translator.config.n_anchors == 3000 and translator.config.source.model_id == "org/a"
