@@ -169,3 +169,36 @@ def finite_float(value: str) -> float:
     if number is None:
         raise argparse.ArgumentTypeError(f"{value!r} is not a finite number of at least 0")
     return number
+
+
+def add_engine_options(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--engine local|ray`` and the Ray cluster's address and width (`hubstitch.engines`)."""
+    group = parser.add_argument_group("scaling out (pip install 'hubstitch[ray]')")
+    group.add_argument("--engine", choices=["local", "ray"], default="local",
+                       help=f"where {what} runs: this process, or a Ray cluster")
+    group.add_argument("--ray-address", default=None, metavar="ADDR",
+                       help="the cluster to join (auto, ray://host:10001); default: start a local one")
+    group.add_argument("--num-workers", type=positive_int, default=2, help="Ray workers (actors or tasks at a time)")
+    group.add_argument("--gpus-per-worker", type=finite_float, default=0.0,
+                       help="GPUs each worker holds (0.5 puts two on one GPU)")
+    group.add_argument("--cpus-per-worker", type=finite_float, default=1.0, help="CPUs each worker holds")
+
+
+def ray_settings(args: argparse.Namespace, batch_size: int = 32):
+    """The `RaySettings` of `add_engine_options`' flags, or None for ``--engine local``; Ray flags given without
+    ``--engine ray`` are refused rather than ignored."""
+    from ..engines.ray_cluster import RaySettings
+    from ..errors import HubstitchValueError
+
+    if args.engine != "ray":
+        given = [flag for flag, value, default in (("--ray-address", args.ray_address, None),
+                                                   ("--num-workers", args.num_workers, 2),
+                                                   ("--gpus-per-worker", args.gpus_per_worker, 0.0),
+                                                   ("--cpus-per-worker", args.cpus_per_worker, 1.0))
+                 if value != default]
+        if given:
+            raise HubstitchValueError(f"{', '.join(given)} given with --engine {args.engine}; they set up a Ray run; "
+                                      f"fix: add --engine ray, or drop them")
+        return None
+    return RaySettings(address=args.ray_address, num_workers=args.num_workers, gpus_per_worker=args.gpus_per_worker,
+                       cpus_per_worker=args.cpus_per_worker, batch_size=batch_size)

@@ -17,6 +17,7 @@ from ..errors import HubstitchValueError
 from .common import (
     METHOD_CHOICES,
     add_common_options,
+    add_engine_options,
     add_format,
     emit_translator_summary,
     finite_float,
@@ -25,6 +26,7 @@ from .common import (
     load_encoder,
     load_latents,
     positive_int,
+    ray_settings,
 )
 
 logger = logging.getLogger(__name__)
@@ -73,10 +75,14 @@ def _cmd_fit(args: argparse.Namespace) -> None:
                                    **common))
     options: dict[str, Any] = {} if args.alpha is None else {"alpha": args.alpha}
     holdout = int(args.holdout) if args.holdout >= 1 else args.holdout
+    ray = ray_settings(args, args.batch_size)
+    if args.latents_out is not None and ray is None:
+        raise HubstitchValueError("--latents-out writes the latents a Ray fit encodes; fix: add --engine ray (a local "
+                                  "fit keeps its latents in the latent cache)")
     translator = fit_from_encoders(source, target, anchors, n=args.n, selection=args.selection, holdout=holdout,
                                    seed=args.seed, method=args.method, cache=latent_cache(args),
                                    batch_size=args.batch_size, progress=not args.quiet, unpaired=unpaired,
-                                   **options)
+                                   engine=args.engine, ray=ray, latents_out=args.latents_out, **options)
     translator.save_pretrained(args.out)
     config, metrics = translator.config, translator.config.metrics
     emit_translator_summary({"out": str(args.out), "method": config.method, "options": config.options,
@@ -187,6 +193,9 @@ def register(sub) -> None:
     fit.add_argument("--target-layer", type=int, default=-1, help="hidden layer the target is read at")
     fit.add_argument("--out", type=Path, required=True, help="folder to save the translator in")
     add_common_options(fit)
+    add_engine_options(fit, "the anchors' encoding")
+    fit.add_argument("--latents-out", type=Path, default=None, metavar="DIR",
+                     help="with --engine ray: also write the anchors' latents there as Parquet")
     fit.set_defaults(func=_cmd_fit)
 
     head = sub.add_parser("train-head", help="train a classifier head on one encoder's latents")

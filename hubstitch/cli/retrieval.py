@@ -15,7 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import HubstitchValueError
-from .common import add_common_options, add_format, encoder_for_space, latent_cache, load_encoder, positive_int
+from .common import (
+    add_common_options,
+    add_engine_options,
+    add_format,
+    encoder_for_space,
+    latent_cache,
+    load_encoder,
+    positive_int,
+    ray_settings,
+)
 
 
 def _cmd_export_st(args: argparse.Namespace) -> None:
@@ -100,9 +109,16 @@ def _cmd_index_migrate(args: argparse.Namespace) -> None:
     from ..index import lancedb_store
     from ..translators.translator import Translator
 
+    ray = ray_settings(args)
     translator = Translator.from_pretrained(args.translator)
-    summary = lancedb_store.migrate(args.db, args.table, translator, args.to_table, batch_size=args.batch_size,
-                                    progress=not args.quiet)
+    if ray is not None:
+        from ..engines.ray_migrate import migrate_on_ray
+
+        summary = migrate_on_ray(args.db, args.table, translator, args.to_table, ray, batch_size=args.batch_size,
+                                 progress=not args.quiet)
+    else:
+        summary = lancedb_store.migrate(args.db, args.table, translator, args.to_table, batch_size=args.batch_size,
+                                        progress=not args.quiet)
     _emit(summary, args.format)
 
 
@@ -214,6 +230,7 @@ def register(sub) -> None:
     migrate.add_argument("--translator", required=True, help="translator folder or Hub repo from the table's space")
     migrate.add_argument("--to-table", required=True, help="the new table")
     migrate.add_argument("--batch-size", type=positive_int, default=8192, help="rows per batch")
+    add_engine_options(migrate, "the migration")
     add_format(migrate)
     migrate.set_defaults(func=_cmd_index_migrate)
 

@@ -12,16 +12,19 @@ Example:
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..encoders.encoder import Encoder
+from ..engines.ray_cluster import RaySettings
 from ..errors import HubstitchValueError
 from ..translators.fit import fit_translator
 from ..translators.translator import Translator
 from ..translators.unsupervised import fit_unsupervised
 from .anchors import AnchorSet
+from .distributed import fit_on_ray
 from .latent_cache import LatentCache
 
 logger = logging.getLogger(__name__)
@@ -59,14 +62,21 @@ def encode_unpaired(source: Encoder, target: Encoder, unpaired: AnchorSet | tupl
 def fit_from_encoders(source: Encoder, target: Encoder, anchors: AnchorSet | None, *, n: int | None = None,
                       selection: str = "random", holdout: float | int = 0.2, seed: int = 0, method: str = "auto",
                       cache: LatentCache | None = None, batch_size: int = 32, progress: bool = True,
-                      unpaired: AnchorSet | tuple[AnchorSet, AnchorSet] | None = None,
+                      unpaired: AnchorSet | tuple[AnchorSet, AnchorSet] | None = None, engine: str = "local",
+                      ray: RaySettings | None = None, latents_out: str | Path | None = None,
                       **options: Any) -> Translator:
     """Split off `holdout`, select `n` anchors by `selection`, encode both sides (cached), fit and evaluate.
 
     With `unpaired` pools (`encode_unpaired`), the anchors are seeds that pseudo-anchors grow from; with
     `anchors=None` as well, the fit is unsupervised (`hubstitch.fit_unsupervised`; ``auto`` then means
-    ``orthogonal``).
+    ``orthogonal``). With ``engine="ray"`` the encoding runs on a Ray cluster (`fit_on_ray`).
     """
+    if engine == "ray":
+        return fit_on_ray(source, target, anchors, n=n, selection=selection, holdout=holdout, seed=seed,
+                          method=method, settings=ray or RaySettings(batch_size=batch_size), progress=progress,
+                          unpaired=unpaired, latents_out=latents_out, **options)
+    if engine != "local":
+        raise HubstitchValueError(f"engine={engine!r}; expected 'local' or 'ray'; fix: pass one of those")
     pools = None if unpaired is None else encode_unpaired(source, target, unpaired, cache, batch_size, progress)
     if anchors is None:
         if pools is None:

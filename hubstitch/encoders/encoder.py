@@ -239,6 +239,7 @@ class Encoder:
                       family=family, max_length=st["max_length"] if st else None,
                       normalize=bool(st and st["normalize"]), device=device)
         encoder.folder, encoder.sentence_transformers = folder, st
+        encoder.trust_remote_code = trust_remote_code  # workers that rebuild it (hubstitch.engines) trust the same
         if encoder.max_length is None and modality == "text":
             encoder.max_length = _position_limit(model, processor)
         encoder._check_pooling_and_layer(layer)

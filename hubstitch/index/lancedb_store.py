@@ -70,21 +70,32 @@ def _schema(dim: int, metadata: dict[bytes, bytes], extra: pa.Schema | None = No
     return pa.schema([*fields, pa.field(VECTOR_COLUMN, pa.list_(pa.float32(), dim))], metadata=metadata)
 
 
-def _publish(db: Path, name: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch], expected_rows: int,
-             expected_space: LatentSpaceRef) -> None:
-    """Write `batches` as table `name` through the staging folder; verify; rename into place."""
-    lancedb = _lancedb()
-    connection = lancedb.connect(str(db))
-    if name in connection.list_tables().tables:
+def staging_folder(db: Path, name: str) -> Path:
+    """The staging folder a new table `name` is written to before `publish_staged` (a stale one is cleared)."""
+    if name in _lancedb().connect(str(db)).list_tables().tables:
         raise IndexTableError(f"table {name!r} already exists in {db}; expected a new name; fix: choose another "
                               f"name, or drop the old table first")
-    staging = db / STAGING
-    staged_folder = staging / f"{name}.lance"
+    staged_folder = db / STAGING / f"{name}.lance"
     if staged_folder.exists():
         logger.info("removing the staging copy of %r left by an earlier run that did not finish", name)
         shutil.rmtree(staged_folder)
-    staged = lancedb.connect(str(staging)).create_table(name, data=pa.RecordBatchReader.from_batches(schema, batches),
-                                                        schema=schema)
+    return staged_folder
+
+
+def _publish(db: Path, name: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch], expected_rows: int,
+             expected_space: LatentSpaceRef) -> None:
+    """Write `batches` as table `name` through the staging folder; verify; rename into place."""
+    staged_folder = staging_folder(db, name)
+    _lancedb().connect(str(staged_folder.parent)).create_table(
+        name, data=pa.RecordBatchReader.from_batches(schema, batches), schema=schema)
+    publish_staged(db, name, expected_rows, expected_space)
+
+
+def publish_staged(db: Path, name: str, expected_rows: int, expected_space: LatentSpaceRef) -> None:
+    """Verify the staged table `name` (row count, space) and rename it into place, or remove it and refuse."""
+    staging = db / STAGING
+    staged_folder = staging / f"{name}.lance"
+    staged = _lancedb().connect(str(staging)).open_table(name)
     rows = staged.count_rows()
     space, _ = read_space(staged.schema, f"the staged table {name!r}")
     if rows != expected_rows or space != expected_space:
@@ -144,18 +155,24 @@ def search(db: str | Path, name: str, vectors: torch.Tensor, space: LatentSpaceR
     return results
 
 
-def migrate(db: str | Path, old: str, translator: Translator, new: str, *, batch_size: int = 8192,
-            progress: bool = True) -> dict[str, Any]:
-    """Translate every vector of table `old` into `translator`'s target space as the new table `new`."""
-    db = _local(db)
+def migration_plan(db: Path, old: str, translator: Translator) -> tuple[Any, int, pa.Schema]:
+    """(the old table, its row count, the new table's schema and metadata), after checking that the translator
+    starts in the old table's space."""
     table, space, record = open_table(db, old)
     check_same_space(space, translator.config.source, f"index table {old!r}", "translator")
-    rows = table.count_rows()
     target = translator.config.target
     metadata = space_metadata(target, migrated_from={"table": old, "space": record["space"]},
                               translator={"source": translator.config.source.model_id, "method":
                                           translator.config.method, "origin": list(translator.hub_origin or [])})
-    schema = _schema(target.dim, metadata, table.schema)
+    return table, table.count_rows(), _schema(target.dim, metadata, table.schema)
+
+
+def migrate(db: str | Path, old: str, translator: Translator, new: str, *, batch_size: int = 8192,
+            progress: bool = True) -> dict[str, Any]:
+    """Translate every vector of table `old` into `translator`'s target space as the new table `new`."""
+    db = _local(db)
+    table, rows, schema = migration_plan(db, old, translator)
+    target = translator.config.target
 
     def read() -> Iterator[pa.RecordBatch]:
         # rows addressed by offset, one batch at a time: a scan's to_batches reads ahead in proportion to the

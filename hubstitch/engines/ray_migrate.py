@@ -1,0 +1,113 @@
+"""`hubstitch index migrate --engine ray`: a LanceDB table's vectors translated by Ray tasks, range by range, each
+written as a Lance fragment into the staging table, committed once and published whole.
+
+The same all-or-nothing publication as the local migration (`hubstitch.index.lancedb_store.migrate`): fragments
+land in the staging folder, the driver commits them in row order as one version, the row count and space are
+checked, and only then is the table renamed into place. A failed task (after Ray's retries) leaves nothing
+published. The translator travels to the tasks as its safetensors file and config, never pickled.
+
+Example:
+    >>> from hubstitch.engines.ray_migrate import migrate_on_ray  # doctest: +SKIP
+    >>> migrate_on_ray("./db", "news", minilm_to_mpnet, "news_mpnet", RaySettings(num_workers=8))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from huggingface_hub.utils import tqdm
+
+from ..index.lancedb_store import _lancedb, _local, migration_plan, publish_staged, staging_folder
+from ..index.stream import translate_batches
+from ..translators.translator import Translator
+from .ray_cluster import EngineError, RaySettings, ray_cluster, reraise
+
+ROWS_PER_TASK = 100_000  # rows one task reads, translates and writes as one fragment
+
+
+def _import_lance():
+    try:
+        import lance
+    except ImportError as err:
+        raise EngineError(f"a migration on Ray writes Lance fragments with pylance ({err}); fix: pip install "
+                          f"'hubstitch[ray]'") from None
+    return lance
+
+
+def translator_files(translator: Translator) -> dict[str, bytes]:
+    """The translator as the bytes of its saved files (config.json, model.safetensors), to rebuild on a worker."""
+    with tempfile.TemporaryDirectory() as folder:
+        translator.save_pretrained(folder)
+        return {p.name: p.read_bytes() for p in Path(folder).iterdir() if p.suffix in (".json", ".safetensors")}
+
+
+def translator_from_files(files: dict[str, bytes]) -> Translator:
+    with tempfile.TemporaryDirectory() as folder:
+        for name, data in files.items():
+            (Path(folder) / Path(name).name).write_bytes(data)
+        return Translator.from_pretrained(folder)
+
+
+def _migrate_range(db: str, old: str, start: int, stop: int, files: dict[str, bytes], staged: str,
+                   schema: pa.Schema, batch_size: int) -> list[Any]:
+    """One task: rows [start, stop) of table `old`, translated, written as fragments of the staged table."""
+    from lance.fragment import write_fragments
+
+    translator = translator_from_files(files)
+    table = _lancedb().connect(db).open_table(old)
+    names = [f.name for f in schema]
+
+    def read():
+        for first in range(start, stop, batch_size):
+            offsets = list(range(first, min(stop, first + batch_size)))
+            yield from table.take_offsets(offsets).select(names).to_arrow().to_batches()
+
+    translated = (batch.select(names).cast(schema) for batch in translate_batches(read(), translator))
+    return write_fragments(pa.RecordBatchReader.from_batches(schema, translated), staged, schema=schema,
+                           max_rows_per_file=stop - start + 1)
+
+
+def migrate_on_ray(db: str | Path, old: str, translator: Translator, new: str, settings: RaySettings, *,
+                   rows_per_task: int = ROWS_PER_TASK, batch_size: int = 8192,
+                   progress: bool = True) -> dict[str, Any]:
+    """`hubstitch.index.lancedb_store.migrate` with the reading, translation and writing in Ray tasks (at most
+    `settings.num_workers` at a time, `rows_per_task` rows each)."""
+    lance = _import_lance()
+    db = _local(db)
+    _table, rows, schema = migration_plan(db, old, translator)
+    staged = staging_folder(db, new)
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    files = translator_files(translator)
+    tasks = max(1, min(rows, max(math.ceil(rows / max(1, rows_per_task)), settings.num_workers)))
+    bounds = [(rows * i // tasks, rows * (i + 1) // tasks) for i in range(tasks)]
+    try:
+        with ray_cluster(settings) as ray:
+            remote = ray.remote(num_cpus=settings.cpus_per_worker, max_retries=3)(_migrate_range)
+            files_ref = ray.put(files)
+            results: dict[int, Any] = {}
+            pending: dict[Any, int] = {}
+            queue = list(range(len(bounds)))
+            with tqdm(total=rows, desc=f"migrating {old} -> {new} on Ray", disable=not progress) as bar:
+                while queue or pending:
+                    while queue and len(pending) < settings.num_workers:
+                        i = queue.pop(0)
+                        pending[remote.remote(str(db), old, *bounds[i], files_ref, str(staged), schema,
+                                              batch_size)] = i
+                    done, _ = ray.wait(list(pending), num_returns=1)
+                    i = pending.pop(done[0])
+                    results[i] = ray.get(done[0])
+                    bar.update(bounds[i][1] - bounds[i][0])
+        fragments = [fragment for i in range(len(bounds)) for fragment in results[i]]
+        lance.LanceDataset.commit(str(staged), lance.LanceOperation.Overwrite(schema, fragments))
+    except Exception as err:  # noqa: BLE001 - nothing is published; the staged fragments go
+        shutil.rmtree(staged, ignore_errors=True)
+        reraise(err)
+    target = translator.config.target
+    publish_staged(db, new, rows, target)
+    return {"table": new, "rows": rows, "space": vars(target), "migrated_from": old, "engine": "ray",
+            "tasks": len(bounds)}

@@ -1,0 +1,235 @@
+"""The Ray engine on a real local cluster (two workers): fits equal the in-process fits on the same anchors, a
+worker killed mid-run changes nothing, a bad item names its row, index migration equals the local one and publishes
+all or nothing, and the CLI reaches both through --engine ray."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import tiny_models as tm
+import torch
+
+import hubstitch
+from hubstitch import AnchorSet, Encoder
+from hubstitch.data import distributed
+from hubstitch.data.workflow import fit_from_encoders
+from hubstitch.engines.ray_cluster import EncoderRecipe, EngineError, RaySettings
+
+ray = pytest.importorskip("ray")
+psutil = pytest.importorskip("psutil")  # a Ray dependency: finds the workers' processes to kill one
+
+WORDS = [w for w in tm.VOCAB[9:] if not w.startswith("#")]  # the tiny tokenizer's words: no [UNK]s
+TWO = RaySettings(num_workers=2, batch_size=16)
+
+
+def _sentences(n: int, seed: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return [" ".join(rng.choice(WORDS, size=int(rng.integers(3, 12)))) for _ in range(n)]
+
+
+def _anchor_file(tmp_path, n: int, seed: int, bad_row: int | None = None):
+    rows = [{"text": t} for t in _sentences(n, seed)]
+    if bad_row is not None:
+        rows[bad_row]["text"] = None
+    path = tmp_path / f"anchors-{n}-{seed}.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.fixture(scope="module")
+def encoders(tiny):
+    return Encoder.from_pretrained(tiny["bert"]), Encoder.from_pretrained(tiny["bert-2"])
+
+
+def _same_translator(a, b, source: Encoder, atol: float = 1e-5) -> None:
+    """Equal outputs on fresh latents of the source encoder (the tiny encoders' latents span 31 of 32 dimensions:
+    off that span a fit is free, on it it is determined)."""
+    fresh = source.encode(_sentences(64, seed=int(time.time())), progress=False)
+    assert a.config.method == b.config.method and a.config.n_anchors == b.config.n_anchors
+    assert torch.allclose(a(fresh), b(fresh), atol=atol, rtol=0)
+    assert a.config.anchors == b.config.anchors
+    for key, value in a.config.metrics["heldout"].items():
+        assert value == pytest.approx(b.config.metrics["heldout"][key], abs=atol), key
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["orthogonal", "affine", "linear"])
+def test_a_streamed_fit_on_ray_equals_the_local_fit(ray_address, encoders, tmp_path, method):
+    source, target = encoders
+    anchors = AnchorSet.load(str(_anchor_file(tmp_path, 300, seed=int(time.time()))), source_column="text")
+    local = fit_from_encoders(source, target, anchors, n=200, holdout=60, method=method, progress=False)
+    on_ray = fit_from_encoders(source, target, anchors, n=200, holdout=60, method=method, progress=False,
+                               engine="ray", ray=TWO)
+    _same_translator(on_ray, local, source)
+
+
+@pytest.mark.slow
+def test_a_fit_that_needs_rows_gathers_them_up_to_a_bound(ray_address, encoders, tmp_path, monkeypatch):
+    source, target = encoders
+    anchors = AnchorSet.load(str(_anchor_file(tmp_path, 200, seed=3)), source_column="text")
+    local = fit_from_encoders(source, target, anchors, holdout=40, method="auto", progress=False)
+    on_ray = fit_from_encoders(source, target, anchors, holdout=40, method="auto", progress=False, engine="ray",
+                               ray=TWO)
+    assert on_ray.config.options == local.config.options  # the same candidate wins
+    # the latents differ in the last float bits (other batches, other padding), which a relative fit amplifies
+    _same_translator(on_ray, local, source, atol=1e-3)
+    monkeypatch.setattr(distributed, "ROWS_IN_MEMORY", 100)
+    with pytest.raises(EngineError, match=r"method 'auto' needs 160 latent rows .* at most 100; fix: choose method "
+                                          r"'orthogonal'"):
+        fit_from_encoders(source, target, anchors, holdout=40, method="auto", progress=False, engine="ray", ray=TWO)
+    with pytest.raises(EngineError, match="selection 'kmeans' .* fix: selection 'random'"):
+        fit_from_encoders(source, target, anchors, selection="kmeans", method="orthogonal", engine="ray", ray=TWO)
+
+
+def _pair_encoder_processes() -> list:
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        if "_PairEncoder" in " ".join(process.info["cmdline"] or []):
+            found.append(process)
+    return found
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_run_is_replaced_and_the_fit_is_unchanged(ray_address, encoders, tmp_path):
+    source, target = encoders
+    anchors = AnchorSet.load(str(_anchor_file(tmp_path, 12000, seed=11)), source_column="text")
+    local = fit_from_encoders(source, target, anchors, holdout=200, method="linear", progress=False)
+    result: dict = {}
+
+    def run() -> None:
+        try:
+            result["translator"] = fit_from_encoders(source, target, anchors, holdout=200, method="linear",
+                                                     progress=False, engine="ray", ray=TWO)
+        except Exception as err:  # noqa: BLE001 - handed to the test thread
+            result["error"] = err
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    killed = None
+    deadline = time.monotonic() + 120
+    while killed is None and worker.is_alive() and time.monotonic() < deadline:
+        busy = [p for p in _pair_encoder_processes() if time.time() - p.create_time() > 2.0]
+        if busy:
+            killed = busy[0].pid
+            os.kill(killed, signal.SIGKILL)
+        time.sleep(0.2)
+    worker.join(timeout=300)
+    assert killed is not None, "the run ended before a worker could be killed: give it more anchors"
+    assert "error" not in result, result.get("error")
+    assert not psutil.pid_exists(killed) or psutil.Process(killed).status() == psutil.STATUS_ZOMBIE
+    _same_translator(result["translator"], local, source)
+
+
+def test_a_bad_item_names_its_dataset_row(ray_address, encoders, tmp_path):
+    source, target = encoders
+    anchors = AnchorSet.load(str(_anchor_file(tmp_path, 120, seed=5, bad_row=77)), source_column="text")
+    with pytest.raises(EngineError, match=r"anchor row 77 \(source side, .*bert\): item 0 is a NoneType; expected "
+                                          r"a string"):
+        fit_from_encoders(source, target, anchors, holdout=0, method="orthogonal", progress=False, engine="ray",
+                          ray=TWO)
+
+
+def test_settings_and_resources_are_checked_before_any_work(ray_address, encoders, tmp_path):
+    with pytest.raises(EngineError, match=r"num_workers=0; expected a whole number of at least 1"):
+        RaySettings(num_workers=0)
+    with pytest.raises(EngineError, match=r"gpus_per_worker=-1; expected a number >= 0"):
+        RaySettings(gpus_per_worker=-1)
+    source, target = encoders
+    anchors = AnchorSet.load(str(_anchor_file(tmp_path, 50, seed=1)), source_column="text")
+    with pytest.raises(EngineError, match=r"the Ray cluster has 3 CPUs and 0 GPUs; 2 workers with 1 CPUs and 1 "
+                                          r"GPUs each need 3 CPUs .* and 2 GPUs; fix: lower --num-workers"):
+        fit_from_encoders(source, target, anchors, method="orthogonal", progress=False, engine="ray",
+                          ray=RaySettings(num_workers=2, gpus_per_worker=1))
+    recipe = EncoderRecipe.of(source)
+    assert recipe.load().ref == source.ref
+
+
+def test_without_ray_the_engine_says_how_to_install_it(monkeypatch, encoders, tmp_path):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    source, target = encoders
+    anchors = AnchorSet.load(str(_anchor_file(tmp_path, 30, seed=2)), source_column="text")
+    with pytest.raises(EngineError, match=r"engine 'ray' needs Ray .* fix: pip install 'hubstitch\[ray\]'"):
+        fit_from_encoders(source, target, anchors, method="orthogonal", progress=False, engine="ray")
+    translator = fit_from_encoders(source, target, anchors, method="orthogonal", progress=False)  # local: unchanged
+    assert translator.config.n_anchors == 24
+
+
+def _table_rows(db, name: str) -> dict[str, np.ndarray]:
+    import lancedb
+
+    table = lancedb.connect(str(db)).open_table(name).to_arrow()
+    vectors = np.stack(table.column("vector").to_numpy(zero_copy_only=False))
+    return dict(zip(table.column("id").to_pylist(), vectors, strict=True))
+
+
+def test_an_index_migration_on_ray_equals_the_local_one(ray_address, encoders, tmp_path):
+    pytest.importorskip("lance")
+    from hubstitch.engines.ray_migrate import migrate_on_ray
+    from hubstitch.index import lancedb_store
+    from hubstitch.index.stream import read_space
+
+    source, target = encoders
+    texts = _sentences(700, seed=int(time.time()))
+    translator = hubstitch.fit_translator(source.encode(texts, progress=False), target.encode(texts, progress=False),
+                                          method="affine", source_ref=source.ref, target_ref=target.ref)
+    db = tmp_path / "db"
+    lancedb_store.build(source, texts, db, "docs", ids=[f"d{i}" for i in range(700)], progress=False)
+    local = lancedb_store.migrate(db, "docs", translator, "docs_local", batch_size=100, progress=False)
+    summary = migrate_on_ray(db, "docs", translator, "docs_ray", TWO, rows_per_task=150, batch_size=64,
+                             progress=False)
+    assert summary["rows"] == local["rows"] == 700 and summary["tasks"] == 5
+    got, expected = _table_rows(db, "docs_ray"), _table_rows(db, "docs_local")
+    assert got.keys() == expected.keys()
+    assert max(float(np.abs(got[k] - expected[k]).max()) for k in got) < 1e-6
+    import lancedb
+
+    tables = lancedb.connect(str(db))
+    space, record = read_space(tables.open_table("docs_ray").schema, "docs_ray")
+    assert space == target.ref and record["migrated_from"]["table"] == "docs"
+    assert not (db / ".hubstitch-staging").exists()
+    with pytest.raises(Exception, match="already exists"):  # published whole, once
+        migrate_on_ray(db, "docs", translator, "docs_ray", TWO, progress=False)
+
+
+@pytest.mark.slow
+def test_the_cli_fits_and_migrates_on_a_running_cluster(ray_address, encoders, tiny, tmp_path):
+    source, target = encoders
+    anchors = _anchor_file(tmp_path, 160, seed=9)
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "hubstitch.cli", *args], capture_output=True, text=True,
+                              timeout=300)
+
+    common = [str(tiny["bert"]), str(tiny["bert-2"]), "--anchors", str(anchors), "--method", "orthogonal",
+              "--holdout", "32", "--quiet", "--format", "json"]
+    run = cli("fit", *common, "--out", str(tmp_path / "ray"), "--engine", "ray", "--ray-address", ray_address,
+              "--num-workers", "2", "--latents-out", str(tmp_path / "latents"))
+    assert run.returncode == 0, run.stderr
+    assert cli("fit", *common, "--out", str(tmp_path / "local")).returncode == 0
+    from hubstitch import Translator
+
+    _same_translator(Translator.from_pretrained(tmp_path / "ray"), Translator.from_pretrained(tmp_path / "local"),
+                     source)
+    import pyarrow.parquet as pq
+
+    latents = pq.read_table(tmp_path / "latents")
+    assert latents.num_rows == 128 and set(latents.column_names) >= {"row", "source", "target"}
+    refused = cli("fit", *common, "--out", str(tmp_path / "x"), "--num-workers", "4")
+    assert refused.returncode == 1 and "--num-workers given with --engine local" in refused.stderr
+
+    from hubstitch.index import lancedb_store
+
+    lancedb_store.build(source, _sentences(90, seed=4), tmp_path / "db", "docs", progress=False)
+    run = cli("index", "migrate", "--db", str(tmp_path / "db"), "--table", "docs", "--translator",
+              str(tmp_path / "ray"), "--to-table", "docs_t", "--engine", "ray", "--ray-address", ray_address,
+              "--format", "json")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["rows"] == 90 and json.loads(run.stdout)["engine"] == "ray"
