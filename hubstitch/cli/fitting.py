@@ -168,7 +168,8 @@ def register(sub) -> None:
     fit = sub.add_parser("fit", help="fit a translator between two checkpoints on an anchor dataset")
     fit.add_argument("source", help="Hub id or folder, optionally id@revision and :text / :image / :audio")
     fit.add_argument("target", help="Hub id or folder, optionally id@revision and :text / :image / :audio")
-    fit.add_argument("--anchors", default=None, help="Hub dataset id, dataset folder, CSV / JSONL, or image folder "
+    fit.add_argument("--anchors", default=None, help="Hub dataset id, dataset folder, CSV / JSONL / Parquet, a "
+                                                       ".lance folder, or an image folder "
                                                        "(paired anchors; leave out for an unsupervised fit)")
     fit.add_argument("--unpaired-source", default=None, metavar="DATASET",
                      help="items seen by the source encoder only (its --source-column): pseudo-anchors grow from "

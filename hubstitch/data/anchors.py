@@ -1,4 +1,5 @@
-"""`AnchorSet`: parallel anchor items from a Hub dataset, a local dataset folder, CSV / JSONL, or an image folder.
+"""`AnchorSet`: parallel anchor items from a Hub dataset, a local dataset folder, CSV / JSONL / Parquet, a Lance
+dataset, or an image folder.
 
 One column gives same-modality pairs (the same sentences through two text encoders); two paired columns give
 cross-modal pairs (an image and its caption). Selection always returns indices of real items, so both sides stay
@@ -98,11 +99,24 @@ def _load_dataset(spec: str, config: str | None, split: str, revision: str | Non
     from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 
     path = Path(spec).expanduser()
+    if path.is_file() and path.suffix.lower() == ".parquet":
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return Dataset.from_parquet(str(path)), str(path.resolve()), f"sha256:{digest.hexdigest()}"
+    if path.is_dir() and path.suffix.lower() == ".lance":
+        try:
+            import lance
+        except ImportError as err:
+            raise DatasetError(f"{spec!r} is a Lance dataset; reading it needs pylance ({err}); fix: pip install "
+                               f"'hubstitch[ray]' (or pylance)") from None
+        return Dataset(lance.dataset(str(path)).to_table()), str(path.resolve()), content_hash(path)
     if path.is_file():
         builder = {".csv": "csv", ".jsonl": "json", ".json": "json"}.get(path.suffix.lower())
         if builder is None:
-            raise DatasetError(f"{spec!r} has an unknown extension; expected .csv, .jsonl or .json, a dataset folder "
-                               f"or a Hub id; fix: convert it")
+            raise DatasetError(f"{spec!r} has an unknown extension; expected .csv, .jsonl, .json or .parquet, a "
+                               f"dataset or .lance folder, or a Hub id; fix: convert it")
         raw = path.read_bytes()
         if not raw.strip():
             raise DatasetError(f"{spec!r} is empty; expected rows of {builder.upper()}; fix: check the file")
@@ -147,8 +161,9 @@ class AnchorSet:
     def load(cls, spec: str, *, source_column: str, target_column: str | None = None,
              label_column: str | None = None, config: str | None = None, split: str = "train",
              revision: str | None = None, local_files_only: bool | None = None) -> AnchorSet:
-        """Load from a Hub dataset id (``id`` or ``id@revision``), a local dataset folder, a CSV / JSONL file or an
-        image folder (``<folder>/<label>/<image>``, columns ``image`` and ``label``)."""
+        """Load from a Hub dataset id (``id`` or ``id@revision``), a local dataset folder, a CSV / JSONL / Parquet
+        file, a Lance dataset folder (``*.lance``) or an image folder (``<folder>/<label>/<image>``, columns
+        ``image`` and ``label``)."""
         name, at_revision = split_revision(spec)
         try:
             data, display, pinned = _load_dataset(name, config, split, revision or at_revision, local_files_only)

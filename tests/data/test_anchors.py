@@ -48,6 +48,24 @@ def test_sources_csv_jsonl_disk_image_folder_and_hub_cache(tmp_path, monkeypatch
     assert hub.source_items() == ["p", "q", "r"]
 
 
+def test_parquet_files_and_lance_datasets_are_anchor_sources(tmp_path):
+    import lance
+    import pyarrow as pa
+
+    table = pa.table({"text": [f"row {i}" for i in range(12)], "caption": [f"cap {i}" for i in range(12)]})
+    import pyarrow.parquet as pq
+
+    pq.write_table(table, tmp_path / "pairs.parquet")
+    lance.write_dataset(table, str(tmp_path / "pairs.lance"))
+    for spec in ("pairs.parquet", "pairs.lance"):
+        anchors = AnchorSet.load(str(tmp_path / spec), source_column="text", target_column="caption")
+        assert len(anchors) == 12 and anchors.target_items()[5] == "cap 5", spec
+        assert anchors.provenance.revision.startswith("sha256:")
+    before = AnchorSet.load(str(tmp_path / "pairs.parquet"), source_column="text").provenance.revision
+    pq.write_table(table.slice(1), tmp_path / "pairs.parquet")
+    assert AnchorSet.load(str(tmp_path / "pairs.parquet"), source_column="text").provenance.revision != before
+
+
 def test_holdout_and_selection_keep_real_disjoint_indices(tmp_path):
     anchors = AnchorSet.load(str(_jsonl(tmp_path / "d.jsonl")), source_column="text", label_column="label")
     pool, held = anchors.split_holdout(0.25, seed=1)

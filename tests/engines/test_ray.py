@@ -13,6 +13,7 @@ import threading
 import time
 
 import numpy as np
+import psutil  # a Ray dependency: finds the workers' processes to kill one
 import pytest
 import tiny_models as tm
 import torch
@@ -22,9 +23,6 @@ from hubstitch import AnchorSet, Encoder
 from hubstitch.data import distributed
 from hubstitch.data.workflow import fit_from_encoders
 from hubstitch.engines.ray_cluster import EncoderRecipe, EngineError, RaySettings
-
-ray = pytest.importorskip("ray")
-psutil = pytest.importorskip("psutil")  # a Ray dependency: finds the workers' processes to kill one
 
 WORDS = [w for w in tm.VOCAB[9:] if not w.startswith("#")]  # the tiny tokenizer's words: no [UNK]s
 TWO = RaySettings(num_workers=2, batch_size=16)
@@ -171,7 +169,6 @@ def _table_rows(db, name: str) -> dict[str, np.ndarray]:
 
 
 def test_an_index_migration_on_ray_equals_the_local_one(ray_address, encoders, tmp_path):
-    pytest.importorskip("lance")
     from hubstitch.engines.ray_migrate import migrate_on_ray
     from hubstitch.index import lancedb_store
     from hubstitch.index.stream import read_space
