@@ -36,7 +36,7 @@ _LAZY = {  # name -> the module that defines it, imported on first use
     "Encoder": "encoders.encoder", "AnchorSet": "data.anchors", "ClassifierHead": "heads.head",
     "LatentCache": "data.latent_cache", "head_from_classifier": "heads.splice", "fit_from_encoders": "data.workflow",
     "StitchedPipeline": "pipelines.pipeline", "fit_relative_head": "heads.relative",
-    "StitchedEncoder": "pipelines.embedding",
+    "StitchedEncoder": "pipelines.embedding", "RaySettings": "engines.ray_cluster",
 }
 
 

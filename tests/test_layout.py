@@ -168,6 +168,7 @@ def test_public_api_imports_from_the_package_and_lazily():
             "assert not heavy, heavy\n"
             "missing = [n for n in hubstitch.__all__ if getattr(hubstitch, n, None) is None]\n"
             "assert not missing, missing\n"
+            "assert 'ray' not in sys.modules, 'the whole public API loaded Ray'\n"
             "print(len(hubstitch.__all__))\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert result.returncode == 0, result.stderr

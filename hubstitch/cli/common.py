@@ -19,13 +19,40 @@ from ..errors import LatentsError
 METHOD_CHOICES = ["auto", "orthogonal", "affine", "linear", "relative", "mlp"]
 
 
+def _parquet_latents(path: str, column: str):
+    """One side (``source`` / ``target``) of the latents a Ray fit wrote with ``--latents-out``, in anchor order."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    import torch
+
+    if column not in ("source", "target"):
+        raise LatentsError(f"{path}:{column}: expected the column 'source' or 'target' of a --latents-out folder; "
+                           f"fix: pass {path}:source or {path}:target")
+    try:
+        table = ds.dataset(path, format="parquet").to_table(columns=["position", column])
+    except (pa.ArrowInvalid, OSError, KeyError) as err:
+        raise LatentsError(f"{path} is not a --latents-out folder with a {column!r} column ({err}); fix: point at "
+                           f"the folder `hubstitch fit --engine ray --latents-out` wrote") from None
+    table = table.sort_by("position")
+    values = table.column(column).combine_chunks()
+    storage = getattr(values, "storage", values)  # Ray's tensor extension type keeps a list array as storage
+    rows = storage.to_numpy(zero_copy_only=False) if not pa.types.is_fixed_size_list(storage.type) else None
+    matrix = (np.stack(rows) if rows is not None else
+              storage.flatten().to_numpy().reshape(len(storage), storage.type.list_size))
+    return torch.from_numpy(np.ascontiguousarray(matrix, dtype=np.float32))
+
+
 def load_latents(spec: str):
-    """Read latents from ``file.npy``, ``file.safetensors`` (its only tensor) or ``file.safetensors:key``; anything
+    """Read latents from ``file.npy``, ``file.safetensors`` (its only tensor), ``file.safetensors:key``, or
+    ``FOLDER:source`` / ``FOLDER:target`` (what ``fit --engine ray --latents-out FOLDER`` wrote); anything
     unreadable (a pickled object array, a broken header, an empty file) is a `LatentsError` naming the file."""
     import numpy as np
     import torch
 
     path, _, key = spec.partition(":") if spec.count(":") == 1 and not Path(spec).exists() else (spec, "", "")
+    if Path(path).is_dir() and key:
+        return _parquet_latents(path, key)
     if not Path(path).is_file():
         raise LatentsError(f"latents file {path!r} does not exist; expected a .npy or .safetensors file; "
                            f"fix: check the path")

@@ -152,7 +152,8 @@ def _method_options(parser, what: str = "anchors") -> None:
 def register(sub) -> None:
     """Add this group's commands to the `hubstitch` sub-parsers."""
     fit = sub.add_parser("fit-latents", help="fit a translator on saved parallel latents (.npy / .safetensors)")
-    fit.add_argument("source", help="source latents: file.npy, file.safetensors or file.safetensors:key")
+    fit.add_argument("source", help="source latents: file.npy, file.safetensors, file.safetensors:key, or "
+                                    "FOLDER:source (Parquet written by fit --engine ray --latents-out)")
     fit.add_argument("target", help="target latents, one row per source row")
     fit.add_argument("--out", type=Path, required=True, help="folder to save the translator in")
     _method_options(fit, "pairs")

@@ -219,6 +219,13 @@ def test_the_cli_fits_and_migrates_on_a_running_cluster(ray_address, encoders, t
 
     latents = pq.read_table(tmp_path / "latents")
     assert latents.num_rows == 128 and set(latents.column_names) >= {"row", "source", "target"}
+    # the written latents feed a local fit: on the same anchors it is the same translator
+    run = cli("fit-latents", f"{tmp_path / 'latents'}:source", f"{tmp_path / 'latents'}:target", "--method",
+              "orthogonal", "--holdout", "0", "--out", str(tmp_path / "from-parquet"))
+    assert run.returncode == 0, run.stderr
+    fresh = source.encode(_sentences(32, seed=10), progress=False)
+    assert torch.allclose(Translator.from_pretrained(tmp_path / "from-parquet")(fresh),
+                          Translator.from_pretrained(tmp_path / "ray")(fresh), atol=1e-5)
     refused = cli("fit", *common, "--out", str(tmp_path / "x"), "--num-workers", "4")
     assert refused.returncode == 1 and "--num-workers given with --engine local" in refused.stderr
 
