@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..encoders.encoder import MAX_IMAGE_PIXELS
-from ..errors import HubstitchError
+from ..errors import HubstitchError, HubstitchValueError
 from ..spaces import IncompatibleStagesError
 from .search import DemoSearch
 from .stages import DEFAULT_PIPELINE, ENCODERS, HEADS, NO_TRANSLATOR, TRANSLATORS, DemoStages
@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MAX_TEXT_CHARS = 20_000
+MAX_AUDIO_BYTES = 20 * 1024 * 1024
 EXAMPLES = Path(__file__).parent / "assets"
 FIT_DATASETS = {"Fashion-MNIST images + class captions (image -> text)": "fashion",
                 "product descriptions + captions (text -> text)": "texts"}
@@ -41,17 +42,24 @@ def default_workspace() -> Path:
 
 
 # --- input checks: clear messages instead of crashes ---------------------------------------------------------
+def _check_upload(path: str | None, limit: int, missing: str, what: str, fix: str) -> None:
+    """`gr.Error` for a missing upload (`missing`) or one over `limit` bytes (naming its size, the limit, `fix`)."""
+    import gradio as gr
+
+    if not path:
+        raise gr.Error(missing)
+    size = os.path.getsize(path)
+    if size > limit:
+        raise gr.Error(f"{what} is {size / 2**20:.1f} MB; the limit is {limit // 2**20} MB. {fix}")
+
+
 def load_image(path: str | None):
     """The uploaded file as an RGB PIL image, or `gr.Error` naming what is wrong with it."""
     import gradio as gr
     from PIL import Image, UnidentifiedImageError
 
-    if not path:
-        raise gr.Error("No image: upload one (PNG or JPEG), or type a text for a text encoder.")
-    size = os.path.getsize(path)
-    if size > MAX_IMAGE_BYTES:
-        raise gr.Error(f"The image is {size / 2**20:.1f} MB; the limit is {MAX_IMAGE_BYTES // 2**20} MB. "
-                       f"Upload a smaller file.")
+    _check_upload(path, MAX_IMAGE_BYTES, "No image: upload one (PNG or JPEG), or type a text for a text encoder.",
+                  "The image", "Upload a smaller file.")
     try:
         with Image.open(path) as image:
             if image.width * image.height > MAX_IMAGE_PIXELS:  # before decoding: a small file can be huge
@@ -83,11 +91,31 @@ def check_text(text: str | None) -> str:
     return text.strip()
 
 
+def load_audio(path: str | None):
+    """The uploaded or recorded clip as ``(float32 samples, sampling rate)``, or `gr.Error` naming what is wrong."""
+    import gradio as gr
+
+    _check_upload(path, MAX_AUDIO_BYTES, "No audio: upload a WAV / FLAC clip or record one with the microphone.",
+                  "The clip", "Upload a shorter one.")
+    try:
+        import soundfile
+
+        samples, rate = soundfile.read(path, dtype="float32", always_2d=False)
+    except ImportError:
+        raise gr.Error("Reading audio needs soundfile: pip install 'hubstitch[audio]'.") from None
+    except (RuntimeError, OSError) as err:  # soundfile's LibsndfileError is a RuntimeError
+        raise gr.Error(f"{Path(path).name} is not audio soundfile can read ({err}); upload a WAV or FLAC "
+                       f"clip.") from None
+    if samples.size == 0:
+        raise gr.Error(f"{Path(path).name} holds no samples; record or upload a clip with sound in it.")
+    return samples, int(rate)
+
+
 def _as_label(top: list[dict[str, Any]]) -> dict[str, float]:
     return {p["label"]: p["score"] for p in top}
 
 
-def _input_for(pipeline, image_path: str | None, text: str | None):
+def _input_for(pipeline, image_path: str | None, text: str | None, audio_path: str | None = None):
     import gradio as gr
 
     modality = pipeline.encoder.ref.modality
@@ -95,7 +123,19 @@ def _input_for(pipeline, image_path: str | None, text: str | None):
         return load_image(image_path)
     if modality == "text":
         return check_text(text)
-    raise gr.Error(f"encoder modality {modality!r} is not supported by the demo; expected image or text")
+    if modality == "audio":
+        return load_audio(audio_path)
+    raise gr.Error(f"encoder modality {modality!r} is not supported by the demo; expected image, text or audio")
+
+
+def _run(stages, pipeline, item, top_k: int) -> dict[str, float]:
+    """The pipeline's top-k labels; an input the encoder refuses (a clip longer than Whisper's 30 s) is said."""
+    import gradio as gr
+
+    try:
+        return _as_label(stages.run(pipeline, item, top_k))
+    except HubstitchValueError as err:
+        raise gr.Error(f"The {pipeline.encoder.ref.modality} input was refused: {err}") from None
 
 
 # --- the app -----------------------------------------------------------------------------------------------------
@@ -118,31 +158,32 @@ def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concu
         require_login = bool(os.environ.get("SPACE_ID"))
     results = Path(results_json) if results_json else Path(__file__).parent / "assets" / "bench_stitching.json"
 
-    def predict_pipeline(name: str, image_path: str | None, text: str | None, top_k: float = 3):
+    def predict_pipeline(name: str, image_path: str | None, text: str | None, top_k: float = 3,
+                         audio_path: str | None = None):
         try:
             pipeline = stages.pipeline(name)
         except (HubstitchError, OSError, ValueError) as err:
             raise gr.Error(f"Could not load pipeline {name!r}: {err}") from None
-        item = _input_for(pipeline, image_path, text)
-        return _as_label(stages.run(pipeline, item, int(top_k)))
+        item = _input_for(pipeline, image_path, text, audio_path)
+        return _run(stages, pipeline, item, int(top_k))
 
     def predict_composed(encoder: str, translator: str, head: str, image_path: str | None, text: str | None,
-                         top_k: float = 3):
+                         top_k: float = 3, audio_path: str | None = None):
         try:
             pipeline = stages.compose(encoder, translator, head)
         except IncompatibleStagesError as err:  # names the mismatch
             raise gr.Error(f"These stages do not fit together: {err}") from None
         except (HubstitchError, OSError, ValueError) as err:
             raise gr.Error(f"Could not load the stages: {err}") from None
-        item = _input_for(pipeline, image_path, text)
-        stitched = _as_label(stages.run(pipeline, item, int(top_k)))
+        item = _input_for(pipeline, image_path, text, audio_path)
+        stitched = _run(stages, pipeline, item, int(top_k))
         native, note = {}, ""
         try:
             reference = stages.native(head)
         except HubstitchError as err:
             reference, note = None, f"native comparison unavailable: {err}"
         if reference is not None and reference.encoder.ref.modality == pipeline.encoder.ref.modality:
-            native = _as_label(stages.run(reference, item, int(top_k)))
+            native = _run(stages, reference, item, int(top_k))
             note = f"native: the same input through the head's own encoder ({reference.encoder.ref.model_id})"
         elif not note:
             head_encoder = stages.head(head).config.encoder
@@ -259,6 +300,8 @@ def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concu
                     preview = gr.Image(label="preview", interactive=False, height=160, elem_id="predict-preview")
                     text = gr.Textbox(label="text", placeholder="or type a text (for text encoders)",
                                       elem_id="predict-text")
+                    audio = gr.Audio(label="or a spoken clip (for audio encoders: Whisper, up to 30 s)",
+                                     sources=["upload", "microphone"], type="filepath", elem_id="predict-audio")
                     top_k = gr.Slider(1, 10, value=3, step=1, label="top k")
                 with gr.Column():
                     pipeline_name = gr.Dropdown(stages.pipeline_names(), value=DEFAULT_PIPELINE,
@@ -325,9 +368,9 @@ def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concu
                 gr.Plot(label="accuracy vs anchors")
 
         image.change(preview_image, image, preview, api_visibility="private", queue=False)
-        run_pipeline.click(predict_pipeline, [pipeline_name, image, text, top_k], pipeline_out,
+        run_pipeline.click(predict_pipeline, [pipeline_name, image, text, top_k, audio], pipeline_out,
                            api_name="predict_pipeline", concurrency_limit=concurrency_limit)
-        run_composed.click(predict_composed, [encoder, translator, head, image, text, top_k],
+        run_composed.click(predict_composed, [encoder, translator, head, image, text, top_k, audio],
                            [composed_out, native_out, native_note], api_name="predict_composed",
                            concurrency_limit=concurrency_limit)
         search_run.click(search, [query, search_k], [stitched_hits, native_hits, search_note], api_name="search",

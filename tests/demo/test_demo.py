@@ -258,3 +258,38 @@ def test_anchor_plot_draws_unlabelled_anchors(gen):
     x, y = torch.randn(30, 8, generator=gen), torch.randn(30, 6, generator=gen)
     fig = anchors_2d(x, y, y + 0.1 * torch.randn(30, 6, generator=gen), labels=None)
     assert [sum(len(c.get_offsets()) for c in ax.collections) for ax in fig.axes] == [60, 60]
+
+
+def test_predict_takes_a_spoken_clip_for_an_audio_pipeline(app, client, tiny, tmp_path):
+    """A Whisper -> translator -> text-head pipeline (tiny random) saved in a folder, named in the Predict tab: an
+    uploaded WAV (or a microphone recording, the same file path) is classified as the pipeline itself does; a file
+    that is not audio and a missing clip get messages."""
+    import soundfile
+    import tiny_models as tm
+    import torch
+    from gradio_client import handle_file
+
+    import hubstitch
+    from hubstitch import ClassifierHead, Encoder, StitchedPipeline
+
+    whisper = Encoder.from_pretrained(tm.whisper_model(tmp_path / "whisper"))
+    text = Encoder.from_pretrained(tiny["bert"])
+    x = whisper.encode(tm.clips(30, seed=4), progress=False)
+    y = torch.randn(30, text.dim)
+    translator = hubstitch.fit_translator(x, y, method="linear", source_ref=whisper.ref, target_ref=text.ref)
+    head = ClassifierHead.fit(y, ["speech", "music", "noise"] * 10, epochs=30, encoder=text.ref)
+    StitchedPipeline(whisper, translator, head).save_pretrained(tmp_path / "audio-pipe")
+    clip, rate = tm.clips(1, seed=5)[0]
+    soundfile.write(tmp_path / "clip.wav", clip, rate, subtype="FLOAT")
+    expected = StitchedPipeline.from_pretrained(tmp_path / "audio-pipe")((clip, rate), top_k=3)
+    out = client.predict(str(tmp_path / "audio-pipe"), None, "", 3, handle_file(str(tmp_path / "clip.wav")),
+                         api_name="/predict_pipeline")
+    assert out["label"] == expected[0]["label"]
+    assert {c["label"]: c["confidence"] for c in out["confidences"]} == pytest.approx(
+        {p["label"]: p["score"] for p in expected}, abs=1e-5)
+    (tmp_path / "notes.wav").write_text("this is not a recording")
+    with pytest.raises(Exception, match="not audio soundfile can read"):
+        client.predict(str(tmp_path / "audio-pipe"), None, "", 3, handle_file(str(tmp_path / "notes.wav")),
+                       api_name="/predict_pipeline")
+    with pytest.raises(Exception, match="No audio"):
+        client.predict(str(tmp_path / "audio-pipe"), None, "", 3, None, api_name="/predict_pipeline")
