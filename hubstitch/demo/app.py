@@ -300,8 +300,11 @@ def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concu
                     preview = gr.Image(label="preview", interactive=False, height=160, elem_id="predict-preview")
                     text = gr.Textbox(label="text", placeholder="or type a text (for text encoders)",
                                       elem_id="predict-text")
+                    # format=None: the file reaches load_audio as it is (soundfile reads WAV, FLAC, OGG), never
+                    # converted through ffmpeg, which a Space does not have
                     audio = gr.Audio(label="or a spoken clip (for audio encoders: Whisper, up to 30 s)",
-                                     sources=["upload", "microphone"], type="filepath", elem_id="predict-audio")
+                                     sources=["upload", "microphone"], type="filepath", format=None,
+                                     elem_id="predict-audio")
                     top_k = gr.Slider(1, 10, value=3, step=1, label="top k")
                 with gr.Column():
                     pipeline_name = gr.Dropdown(stages.pipeline_names(), value=DEFAULT_PIPELINE,

@@ -13,7 +13,7 @@ import threading
 import time
 
 import numpy as np
-import psutil  # a Ray dependency: finds the workers' processes to kill one
+import psutil  # finds the workers' processes to kill one
 import pytest
 import tiny_models as tm
 import torch
