@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from collections.abc import Iterator
@@ -30,15 +31,19 @@ class EngineError(HubstitchValueError):
     """A distributed run that cannot start or did not finish (no Ray, too few resources, a bad item)."""
 
 
-def import_ray():
-    """The ``ray`` module, or an `EngineError` that says how to install it."""
+def import_extra(module: str, what: str):
+    """`module` (a package of the ``hubstitch[ray]`` extra), or an `EngineError` saying `what` needs it and how to
+    install it."""
     try:
-        import ray
-        import ray.data  # noqa: F401 - Ray Data ships in the ray[data] extra
+        return importlib.import_module(module)
     except ImportError as err:
-        raise EngineError(f"engine 'ray' needs Ray with Ray Data ({err}); fix: pip install 'hubstitch[ray]', or use "
-                          f"engine 'local'") from None
-    return ray
+        raise EngineError(f"{what} ({err}); fix: pip install 'hubstitch[ray]', or use engine 'local'") from None
+
+
+def import_ray():
+    """The ``ray`` module with Ray Data, or an `EngineError` that says how to install it."""
+    import_extra("ray.data", "engine 'ray' needs Ray with Ray Data")  # Ray Data ships in the ray[data] extra
+    return import_extra("ray", "engine 'ray' needs Ray")
 
 
 @dataclass(frozen=True)

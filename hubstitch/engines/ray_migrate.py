@@ -25,18 +25,9 @@ from huggingface_hub.utils import tqdm
 from ..index.lancedb_store import _lancedb, _local, migration_plan, publish_staged, staging_folder
 from ..index.stream import translate_batches
 from ..translators.translator import Translator
-from .ray_cluster import EngineError, RaySettings, ray_cluster, reraise
+from .ray_cluster import RaySettings, import_extra, ray_cluster, reraise
 
 ROWS_PER_TASK = 100_000  # rows one task reads, translates and writes as one fragment
-
-
-def _import_lance():
-    try:
-        import lance
-    except ImportError as err:
-        raise EngineError(f"a migration on Ray writes Lance fragments with pylance ({err}); fix: pip install "
-                          f"'hubstitch[ray]'") from None
-    return lance
 
 
 def translator_files(translator: Translator) -> dict[str, bytes]:
@@ -77,7 +68,7 @@ def migrate_on_ray(db: str | Path, old: str, translator: Translator, new: str, s
                    progress: bool = True) -> dict[str, Any]:
     """`hubstitch.index.lancedb_store.migrate` with the reading, translation and writing in Ray tasks (at most
     `settings.num_workers` at a time, `rows_per_task` rows each)."""
-    lance = _import_lance()
+    lance = import_extra("lance", "a migration on Ray writes Lance fragments with pylance")
     db = _local(db)
     _table, rows, schema = migration_plan(db, old, translator)
     staged = staging_folder(db, new)
