@@ -98,6 +98,9 @@ def encode_pairs(rows: Sequence[int], sources: Sequence[Any], targets: Sequence[
     """The summed `SufficientStatistics` of the anchor pairs (``sources[i]`` through `source`, ``targets[i]``
     through `target`), encoded on the cluster; `rows` (dataset row numbers) name a bad item. With `latents_out`,
     the latents are also written there as Parquet (columns ``row``, ``position``, ``source``, ``target``)."""
+    if latents_out is not None and Path(latents_out).exists() and any(Path(latents_out).iterdir()):
+        raise EngineError(f"--latents-out {latents_out} already holds files; Parquet written there would be read "
+                          f"together with them; fix: choose a new or empty folder")
     with ray_cluster(settings) as ray:
         try:
             encoded = _encoded(ray, _items_dataset(ray, rows, sources, targets, settings), source, target, settings)

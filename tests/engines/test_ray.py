@@ -228,6 +228,9 @@ def test_the_cli_fits_and_migrates_on_a_running_cluster(ray_address, encoders, t
                           Translator.from_pretrained(tmp_path / "ray")(fresh), atol=1e-5)
     refused = cli("fit", *common, "--out", str(tmp_path / "x"), "--num-workers", "4")
     assert refused.returncode == 1 and "--num-workers given with --engine local" in refused.stderr
+    refused = cli("fit", *common, "--out", str(tmp_path / "x"), "--engine", "ray", "--ray-address", ray_address,
+                  "--latents-out", str(tmp_path / "latents"))
+    assert refused.returncode == 1 and "already holds files" in refused.stderr and not (tmp_path / "x").exists()
 
     from hubstitch.index import lancedb_store
 
