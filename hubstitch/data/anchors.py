@@ -100,11 +100,7 @@ def _load_dataset(spec: str, config: str | None, split: str, revision: str | Non
 
     path = Path(spec).expanduser()
     if path.is_file() and path.suffix.lower() == ".parquet":
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        return Dataset.from_parquet(str(path)), str(path.resolve()), f"sha256:{digest.hexdigest()}"
+        return Dataset.from_parquet(str(path)), str(path.resolve()), content_hash(path)
     if path.is_dir() and path.suffix.lower() == ".lance":
         try:
             import lance

@@ -44,8 +44,13 @@ CHECKPOINT_FILES = [*MODEL_PATTERNS, "*.py"]  # what a local checkpoint's revisi
 
 def content_hash(folder: Path, patterns: list[str] | None = None) -> str:
     """sha256 over the relative paths and bytes of the files under `folder` (sorted), as ``sha256:<hex>``: every
-    file, or only those whose name matches one of `patterns`."""
+    file, or only those whose name matches one of `patterns`. A single file hashes its bytes alone."""
     digest = hashlib.sha256()
+    if folder.is_file():
+        with folder.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return "sha256:" + digest.hexdigest()
     files = (p for p in folder.rglob("*") if p.is_file() and ".cache" not in p.parts
              and (patterns is None or any(p.match(pattern) for pattern in patterns)))
     for path in sorted(files):
