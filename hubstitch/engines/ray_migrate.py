@@ -22,8 +22,7 @@ from typing import Any
 import pyarrow as pa
 from huggingface_hub.utils import tqdm
 
-from ..index.lancedb_store import _lancedb, _local, migration_plan, publish_staged, staging_folder
-from ..index.stream import translate_batches
+from ..index.lancedb_store import _lancedb, _local, migration_plan, publish_staged, staging_folder, translated_rows
 from ..translators.translator import Translator
 from .ray_cluster import RaySettings, import_extra, ray_cluster, reraise
 
@@ -49,16 +48,8 @@ def _migrate_range(db: str, old: str, start: int, stop: int, files: dict[str, by
     """One task: rows [start, stop) of table `old`, translated, written as fragments of the staged table."""
     from lance.fragment import write_fragments
 
-    translator = translator_from_files(files)
     table = _lancedb().connect(db).open_table(old)
-    names = [f.name for f in schema]
-
-    def read():
-        for first in range(start, stop, batch_size):
-            offsets = list(range(first, min(stop, first + batch_size)))
-            yield from table.take_offsets(offsets).select(names).to_arrow().to_batches()
-
-    translated = (batch.select(names).cast(schema) for batch in translate_batches(read(), translator))
+    translated = translated_rows(table, schema, translator_from_files(files), start, stop, batch_size)
     return write_fragments(pa.RecordBatchReader.from_batches(schema, translated), staged, schema=schema,
                            max_rows_per_file=stop - start + 1)
 
