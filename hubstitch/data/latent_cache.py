@@ -1,6 +1,7 @@
 """The latent cache: encoder outputs stored as safetensors, keyed by everything that determines them.
 
-Key: (model id, pinned revision, modality, pooling, layer, normalisation, dataset fingerprint, column, indices).
+Key: (model id, pinned revision, modality, pooling, layer, normalisation, dataset fingerprint, column, indices, and
+the encoder's ``max_length`` truncation where it has one: the same text cut at 128 or 512 tokens is another latent).
 Entries are written to a temporary file and renamed into place, so a killed run leaves no corrupt entry. The
 folder is ``$HUBSTITCH_CACHE`` if set, else ``~/.cache/hubstitch``; latents live under ``latents/``.
 
@@ -48,22 +49,27 @@ class LatentCache:
         self.folder = self.root / "latents"
 
     @staticmethod
-    def describe(ref: LatentSpaceRef, fingerprint: str, column: str, indices: Sequence[int]) -> dict[str, Any]:
+    def describe(ref: LatentSpaceRef, fingerprint: str, column: str, indices: Sequence[int],
+                 max_length: int | None = None) -> dict[str, Any]:
         index_hash = hashlib.sha256(json.dumps(list(map(int, indices))).encode()).hexdigest()[:16]
-        return {"model_id": ref.model_id or "", "revision": ref.revision or "", "modality": ref.modality or "",
-                "pooling": ref.pooling or "", "layer": str(ref.layer), "normalization": ref.normalization or "",
-                "dataset_fingerprint": fingerprint, "column": column, "indices": index_hash,
-                "n": str(len(indices))}
+        description = {"model_id": ref.model_id or "", "revision": ref.revision or "", "modality": ref.modality or "",
+                       "pooling": ref.pooling or "", "layer": str(ref.layer), "normalization": ref.normalization or "",
+                       "dataset_fingerprint": fingerprint, "column": column, "indices": index_hash,
+                       "n": str(len(indices))}
+        if max_length is not None:  # only where there is one: keys of encoders without truncation stay as they were
+            description["max_length"] = str(int(max_length))
+        return description
 
     def path_for(self, description: dict[str, Any]) -> Path:
         fields = {k: v for k, v in description.items() if k != "n"}
         key = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:32]
         return self.folder / f"{key}.safetensors"
 
-    def get(self, ref: LatentSpaceRef, fingerprint: str, column: str, indices: Sequence[int]) -> torch.Tensor | None:
+    def get(self, ref: LatentSpaceRef, fingerprint: str, column: str, indices: Sequence[int], *,
+            max_length: int | None = None) -> torch.Tensor | None:
         if not ref.revision:
             return None  # an unpinned encoder cannot be cached safely
-        path = self.path_for(self.describe(ref, fingerprint, column, indices))
+        path = self.path_for(self.describe(ref, fingerprint, column, indices, max_length))
         if not path.is_file():
             return None
         try:
@@ -75,10 +81,10 @@ class LatentCache:
         return latents if latents.shape[0] == len(indices) else None
 
     def put(self, ref: LatentSpaceRef, fingerprint: str, column: str, indices: Sequence[int],
-            latents: torch.Tensor) -> None:
+            latents: torch.Tensor, *, max_length: int | None = None) -> None:
         if not ref.revision:
             return
-        description = self.describe(ref, fingerprint, column, indices)
+        description = self.describe(ref, fingerprint, column, indices, max_length)
         path = self.path_for(description)
         self.folder.mkdir(parents=True, exist_ok=True)
         handle, tmp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
@@ -91,13 +97,13 @@ class LatentCache:
                 os.unlink(tmp)
 
     def get_or_encode(self, ref: LatentSpaceRef, fingerprint: str, column: str, indices: Sequence[int],
-                      encode: Callable[[], torch.Tensor]) -> torch.Tensor:
-        cached = self.get(ref, fingerprint, column, indices)
+                      encode: Callable[[], torch.Tensor], *, max_length: int | None = None) -> torch.Tensor:
+        cached = self.get(ref, fingerprint, column, indices, max_length=max_length)
         if cached is not None:
             logger.debug("latent cache hit: %s, %d items of column %r", ref.model_id, len(indices), column)
             return cached
         latents = encode()
-        self.put(ref, fingerprint, column, indices, latents)
+        self.put(ref, fingerprint, column, indices, latents, max_length=max_length)
         return latents
 
     def entries(self) -> list[dict[str, Any]]:

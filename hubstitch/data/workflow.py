@@ -41,7 +41,8 @@ def encode_set(encoder: Encoder, anchors: AnchorSet, side: str, cache: LatentCac
 
     if cache is None:
         return encode()
-    return cache.get_or_encode(encoder.ref, anchors.provenance.fingerprint, column, anchors.rows(), encode)
+    return cache.get_or_encode(encoder.ref, anchors.provenance.fingerprint, column, anchors.rows(), encode,
+                               max_length=getattr(encoder, "max_length", None))
 
 
 def encode_unpaired(source: Encoder, target: Encoder, unpaired: AnchorSet | tuple[AnchorSet, AnchorSet],

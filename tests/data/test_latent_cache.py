@@ -27,6 +27,11 @@ def test_keys_separate_everything_that_changes_the_latents(tmp_path):
                 (REF, "fp", "text", [2, 1, 0])]
     for variant in variants:
         assert cache.get(*variant) is None, variant
+    assert cache.get(REF, "fp", "text", [0, 1, 2], max_length=128) is None  # another truncation, another latent
+    cache.put(REF, "fp", "text", [0, 1, 2], torch.zeros(3, 4), max_length=128)
+    assert cache.get(REF, "fp", "text", [0, 1, 2], max_length=128).sum() == 0
+    assert cache.get(REF, "fp", "text", [0, 1, 2], max_length=512) is None
+    assert cache.get(REF, "fp", "text", [0, 1, 2]).sum() == 12  # the entry without a max_length is untouched
     assert cache.get(LatentSpaceRef("org/model", None, "text", "mean", -1, 4), "fp", "text", [0, 1, 2]) is None
 
 
@@ -92,3 +97,25 @@ def test_cli_ls_and_clear_with_environment_override(tmp_path):
     assert "org/other" not in run("ls").stdout and "org/model" in run("ls").stdout
     assert '"removed": 1' in run("clear", "--format", "json").stdout
     assert run("ls").stdout == ""
+
+
+def test_an_encoder_truncating_otherwise_is_not_served_another_truncations_latents(tiny, tmp_path):
+    """`encoder.max_length = 8` after an encode at the model's own limit: the cache must not hand back the long
+    latents (it did: max_length was not in the key)."""
+    from hubstitch.data.anchors import AnchorSet
+    from hubstitch.data.workflow import encode_set
+    from hubstitch.encoders.encoder import Encoder
+
+    words = " ".join(f"word{i}" for i in range(40))
+    (tmp_path / "d.csv").write_text("text\n" + "".join(f"{i} {words}\n" for i in range(6)))
+    anchors = AnchorSet.load(str(tmp_path / "d.csv"), source_column="text")
+    encoder = Encoder.from_pretrained(tiny["bert"])
+    encoder.ref.revision = "c" * 40  # a local folder has no commit; the cache keys only pinned encoders
+    cache = LatentCache(tmp_path / "cache")
+    long = encode_set(encoder, anchors, "source", cache, progress=False)
+    encoder.max_length = 8
+    short = encode_set(encoder, anchors, "source", cache, progress=False)
+    assert torch.allclose(short, encoder.encode(anchors.source_items(), progress=False), atol=1e-6)
+    assert not torch.allclose(short, long, atol=1e-3)
+    assert torch.equal(encode_set(encoder, anchors, "source", cache, progress=False), short)  # now a hit
+    assert len(cache.entries()) == 2
