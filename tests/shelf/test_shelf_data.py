@@ -68,3 +68,40 @@ def test_without_espeak_ng_a_full_install_skips_the_spoken_data_and_asking_for_i
     with pytest.raises(ShelfError, match="espeak-ng is not installed.*fix: apt-get install espeak-ng"):
         shelf_datasets.install_datasets(["spoken_bbc"], root=tmp_path)
     assert not (tmp_path / "spoken_bbc").exists()
+
+
+def test_an_article_lead_is_the_first_body_sentence_cut_to_its_word_budget():
+    from hubstitch.shelf.datasets import lead, title
+
+    article = "Markets rally\n\nShares rose 3.5% on Monday. Analysts were surprised.\nMore text."
+    assert (title(article), lead(article)) == ("Markets rally", "Shares rose 3.5% on Monday.")
+    assert lead("T\n\n" + " ".join(f"w{i}" for i in range(50)) + ".", words=5) == "w0 w1 w2 w3 w4"
+    assert lead("Only a title") == ""
+
+
+def test_spoken_leads_are_a_second_clip_per_article_in_another_voice(tmp_path):
+    """The leads dataset on five real BBC articles: same layout as the titles, one clip per article, voices shifted."""
+    import io
+    import shutil
+
+    import soundfile
+    from datasets import Audio, ClassLabel, Dataset, Features, Value, load_from_disk
+
+    from hubstitch.shelf.datasets import VOICES, build_spoken_bbc
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    texts = ["Rates held\n\nThe central bank kept rates at 4% on Thursday. It said more.",
+             "Cup final\n\nThe home side won two nil. Fans cheered.",
+             "New phone\n\nA maker showed a phone that folds. Critics were unsure."]
+    features = Features({"text": Value("string"), "label": ClassLabel(names=["business", "sport", "tech"])})
+    Dataset.from_dict({"text": texts, "label": [0, 1, 2]}, features=features).save_to_disk(str(tmp_path / "bbc"))
+    build_spoken_bbc(tmp_path / "leads", tmp_path / "bbc", "lead")
+    leads = load_from_disk(str(tmp_path / "leads"))
+    assert leads["text"] == ["The central bank kept rates at 4% on Thursday.", "The home side won two nil.",
+                             "A maker showed a phone that folds."]
+    assert leads["label"] == [0, 1, 2] and leads["voice"] == list(VOICES[1:4])
+    assert leads.features["audio"] == Audio(sampling_rate=16000, decode=False)
+    for row in leads:
+        audio, rate = soundfile.read(io.BytesIO(row["audio"]["bytes"]))
+        assert rate == 16000 and 0.15 * len(row["text"].split()) < len(audio) / rate < 30
