@@ -168,9 +168,10 @@ def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concu
         return _run(stages, pipeline, item, int(top_k))
 
     def predict_composed(encoder: str, translator: str, head: str, image_path: str | None, text: str | None,
-                         top_k: float = 3, audio_path: str | None = None):
+                         top_k: float = 3, audio_path: str | None = None, session: dict | None = None):
+        fitted_here = (session or {}).get("translators", {})
         try:
-            pipeline = stages.compose(encoder, translator, head)
+            pipeline = stages.compose(encoder, fitted_here.get(translator, translator), head)
         except IncompatibleStagesError as err:  # names the mismatch
             raise gr.Error(f"These stages do not fit together: {err}") from None
         except (HubstitchError, OSError, ValueError) as err:
@@ -204,7 +205,8 @@ def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concu
                 f"searches an index it never encoded.")
         return rows[0], rows[1], note
 
-    def fit(source: str, target: str, dataset: str, n: float, method: str, progress=gr.Progress(track_tqdm=True)):
+    def fit(source: str, target: str, dataset: str, n: float, method: str, session: dict | None = None,
+            progress=gr.Progress(track_tqdm=True)):
         from ..translators.fit import fit_translator
 
         progress(0, desc="encoding anchors")
@@ -234,16 +236,21 @@ def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concu
         except HubstitchError as err:
             raise gr.Error(str(err)) from None
         name = f"fitted: {src.ref.model_id} -> {tgt.ref.model_id} ({translator.config.method}, N={len(x)})"
-        stages.extra_translators[name] = translator
-        stages.fitted = (x, y, translator, labels)
+        # this visitor's own: kept in their session (gr.State), never seen by another visitor of the app
+        session = {"translators": {**(session or {}).get("translators", {}), name: translator},
+                   "fitted": (x, y, translator, labels)}
         held = translator.config.metrics.get("heldout", {})
         metrics = {k: round(v, 4) for k, v in held.items() if k in ("cosine", "top1", "cka", "mse", "mrr")}
         return ({"method": translator.config.method, "n_anchors": len(x), "heldout": metrics},
-                gr.update(choices=[NO_TRANSLATOR, *TRANSLATORS, *stages.extra_translators], value=name))
+                gr.update(choices=[NO_TRANSLATOR, *TRANSLATORS, *session["translators"]], value=name), session)
 
-    def save(folder: str):
-        if stages.fitted is None:
+    def _fitted(session: dict | None):
+        if not session or session.get("fitted") is None:
             raise gr.Error("Nothing fitted yet: press Fit first.")
+        return session["fitted"]
+
+    def save(folder: str, session: dict | None = None):
+        translator = _fitted(session)[2]
         if not folder or not folder.strip():
             raise gr.Error("Give a folder to save into.")
         target = Path(folder.strip()).expanduser()
@@ -251,29 +258,29 @@ def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concu
             if len(target.parts) != 1 or target.name in (".", ".."):
                 raise gr.Error(f"{folder!r}: give a plain name (no '/'); it is saved in this app's workspace")
             target = stages.workspace / "saved" / target.name
-        stages.fitted[2].save_pretrained(target)
+        translator.save_pretrained(target)
         return f"saved to {target.resolve()}"
 
-    def push(repo_id: str, allow_offline_pins: bool = False, oauth_token: gr.OAuthToken | None = None):
+    def push(repo_id: str, allow_offline_pins: bool = False, session: dict | None = None,
+             oauth_token: gr.OAuthToken | None = None):
         if require_login and oauth_token is None:
             raise gr.Error("Sign in with Hugging Face first: a push uses your own account and token.")
         if not repo_id or "/" not in repo_id:
             raise gr.Error(f"repo id {repo_id!r} should look like 'user/name'.")
-        if stages.fitted is None:
-            raise gr.Error("Nothing fitted yet: press Fit first.")
+        translator = _fitted(session)[2]
         token = oauth_token.token if oauth_token is not None else None
         try:
-            commit = stages.fitted[2].push_to_hub(repo_id.strip(), token=token,
-                                                  allow_offline_pins=bool(allow_offline_pins))
+            commit = translator.push_to_hub(repo_id.strip(), token=token,
+                                            allow_offline_pins=bool(allow_offline_pins))
         except Exception as err:  # noqa: BLE001 - offline, no token, ...: shown, not crashed on
             raise gr.Error(f"push to {repo_id} failed: {err}") from None
         return f"pushed {repo_id} at {getattr(commit, 'oid', commit)}"
 
-    def inspect():
+    def inspect(session: dict | None = None):
         from .plots import accuracy_vs_anchors, anchors_2d, similarity_matrices
 
-        if stages.fitted is not None:
-            x, y, translator, labels = stages.fitted
+        if session and session.get("fitted") is not None:
+            x, y, translator, labels = session["fitted"]
         else:
             translator = stages.translator(list(TRANSLATORS)[0])
             anchors, texts = stages.fashion_anchors(min(300, stages.n_anchors))
@@ -287,6 +294,7 @@ def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concu
         return anchors_2d(x, y, moved, labels), similarity_matrices(x, y, moved), curve
 
     with gr.Blocks(title="hubstitch: stitch models through their latent spaces") as demo:
+        session = gr.State(None)  # per visitor: {"translators": {name: fitted translator}, "fitted": the last Fit}
         gr.Markdown("# hubstitch\nAn image encoder stitched to a text classifier that never saw an image: the "
                     "translator maps MobileNetV2's latent space onto all-MiniLM-L6-v2's, fitted on image-caption "
                     "anchor pairs (captions written from Fashion-MNIST's class names); the head was trained on "
@@ -373,16 +381,17 @@ def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concu
         image.change(preview_image, image, preview, api_visibility="private", queue=False)
         run_pipeline.click(predict_pipeline, [pipeline_name, image, text, top_k, audio], pipeline_out,
                            api_name="predict_pipeline", concurrency_limit=concurrency_limit)
-        run_composed.click(predict_composed, [encoder, translator, head, image, text, top_k, audio],
+        run_composed.click(predict_composed, [encoder, translator, head, image, text, top_k, audio, session],
                            [composed_out, native_out, native_note], api_name="predict_composed",
                            concurrency_limit=concurrency_limit)
         search_run.click(search, [query, search_k], [stitched_hits, native_hits, search_note], api_name="search",
                          concurrency_limit=concurrency_limit)
-        fit_run.click(fit, [fit_source, fit_target, fit_data, fit_n, fit_method], [fit_metrics, translator],
-                      api_name="fit", concurrency_limit=1)
-        save_run.click(save, save_folder, fit_status, api_name="save")
-        push_run.click(push, [repo_id, allow_pins], fit_status, api_name="push")
-        inspect_run.click(inspect, None, [plot_2d, plot_sim, plot_curve], api_name="inspect", concurrency_limit=1)
+        fit_run.click(fit, [fit_source, fit_target, fit_data, fit_n, fit_method, session],
+                      [fit_metrics, translator, session], api_name="fit", concurrency_limit=1)
+        save_run.click(save, [save_folder, session], fit_status, api_name="save")
+        push_run.click(push, [repo_id, allow_pins, session], fit_status, api_name="push")
+        inspect_run.click(inspect, session, [plot_2d, plot_sim, plot_curve], api_name="inspect",
+                          concurrency_limit=1)
     demo.queue(default_concurrency_limit=concurrency_limit)
     demo.stages, demo.search = stages, index
     if warm_up:  # build the default pipeline in the background: the first visitor does not wait for the fit

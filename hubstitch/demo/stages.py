@@ -47,11 +47,9 @@ class DemoStages:
         self.workspace, self.n_anchors, self.seed = Path(workspace), n_anchors, seed
         self.allow_local_paths = allow_local_paths  # False on a public Space: visitors name Hub ids only
         self.local_files_only, self.hub_cache, self.datasets_dir = local_files_only, hub_cache, datasets_dir
-        self.fitted = None  # (source anchors, target anchors, translator, labels) of the last Fit
         self._lock = threading.RLock()
         self._loaded: dict[str, Any] = {}
         self._encoder_locks: dict[int, threading.Lock] = {}
-        self.extra_translators: dict[str, Any] = {}  # fitted in the Fit tab or added by name
         self.extra_pipelines: dict[str, str] = {}
 
     # --- loading ------------------------------------------------------------------------------------------
@@ -112,8 +110,6 @@ class DemoStages:
     def translator(self, name: str):
         from ..translators.translator import Translator
 
-        if name in self.extra_translators:
-            return self.extra_translators[name]
         if name not in TRANSLATORS:
             location = self._check_location(name)
             return self._once(f"translator:{location}", lambda: Translator.from_pretrained(
@@ -179,13 +175,14 @@ class DemoStages:
             location, local_files_only=bool(self.local_files_only)))
 
     # --- pipelines ----------------------------------------------------------------------------------------
-    def compose(self, encoder: str, translator: str | None, head: str):
-        """A `StitchedPipeline`; raises `IncompatibleStagesError` (with the reason) for stages that do not fit."""
+    def compose(self, encoder: str, translator, head: str):
+        """A `StitchedPipeline`; raises `IncompatibleStagesError` (with the reason) for stages that do not fit.
+        `translator` is a display name, a Hub id / folder, a `Translator` (one a visitor fitted), or None."""
         from ..pipelines.pipeline import StitchedPipeline
 
-        use_translator = translator and translator != NO_TRANSLATOR
-        return StitchedPipeline(self.encoder(encoder), self.translator(translator) if use_translator else None,
-                                self.head(head))
+        if isinstance(translator, str):
+            translator = self.translator(translator) if translator != NO_TRANSLATOR else None
+        return StitchedPipeline(self.encoder(encoder), translator, self.head(head))
 
     def pipeline_names(self) -> list[str]:
         return [DEFAULT_PIPELINE, *self.extra_pipelines]

@@ -143,6 +143,30 @@ def test_fit_shows_heldout_metrics_saves_and_inspect_draws(client, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_visitors_fit_is_their_own_session_not_the_apps(app, tmp_path):
+    """What one visitor fits (the dropdown entry, save, push, inspect) is kept in their session: another visitor of
+    the same app sees nothing fitted and cannot compose with it by name."""
+    from gradio_client import Client
+
+    fitter, other = (Client(app.local_url, verbose=False) for _ in range(2))
+    _, choice = fitter.predict(MPNET, "all-MiniLM-L6-v2 (text)", "product descriptions + captions (text -> text)",
+                               150, "orthogonal", api_name="/fit")
+    name = choice["value"] if isinstance(choice, dict) else choice
+    stitched, _, _ = fitter.predict(MPNET, name, MINILM_HEAD, None, "a pair of leather ankle boots", 3,
+                                    api_name="/predict_composed")
+    assert stitched["label"] and len(stitched["confidences"]) == 3
+    with pytest.raises(Exception, match="Nothing fitted yet"):
+        other.predict(str(tmp_path / "theirs"), api_name="/save")
+    with pytest.raises(Exception, match="Nothing fitted yet"):
+        other.predict("tester/not-mine", False, api_name="/push")
+    with pytest.raises(Exception, match="Could not load the stages"):
+        other.predict(MPNET, name, MINILM_HEAD, None, "a pair of leather ankle boots", 3,
+                      api_name="/predict_composed")
+    assert not (tmp_path / "theirs").exists()
+    assert "saved to" in fitter.predict(str(tmp_path / "mine"), api_name="/save")
+
+
+@pytest.mark.slow
 def test_eight_concurrent_clients_get_correct_answers(app):
     """Four image requests and four text requests (through a shared tokenizer) at once."""
     from gradio_client import Client, handle_file
