@@ -1,15 +1,17 @@
 """Audio on real checkpoints from the offline shelf: spoken BBC titles -> a text topic head, and Whisper <-> Whisper.
 
-Data: `spoken_bbc` (SYNTHETIC speech: every BBC News title spoken by espeak-ng, four voices x three rates), the same
-stratified 60/40 split as bench_stitching (seed 0; 1,336 / 889 rows). Encoders: Whisper tiny.en and base
-(converted from CTranslate2 on the shelf; `mean` over the frames the clip covers) and all-MiniLM-L6-v2.
+Data: `spoken_bbc` and `spoken_bbc_leads` (SYNTHETIC speech: every BBC News article's title, and its lead sentence,
+spoken by espeak-ng, four voices x three rates), the same stratified 60/40 split of the articles as bench_stitching
+(seed 0; 1,336 / 889 articles). Anchor pairs and probe clips come from the training articles' titles and leads
+(2,672 clips); the test clips are the test articles' spoken titles. Encoders: Whisper tiny.en and base (converted
+from CTranslate2 on the shelf; `mean` over the frames the clip covers) and all-MiniLM-L6-v2.
 
 1. audio -> text: a linear head trained ONLY on MiniLM latents of the training articles' full text (the BBC topic
    head of bench_stitching); spoken test titles go Whisper -> translator -> that head. The translator is fitted
-   with the defaults (`auto`) on N anchor pairs (a training clip, the MiniLM latent of its title's text). Beside:
+   with the defaults (`auto`) on N anchor pairs (a training clip, the MiniLM latent of its text). Beside:
    a linear probe (the same head class) trained on the same N labelled clips' Whisper latents (the fair ceiling
    for N labels), the text head on the test titles' own MiniLM latents (what the text side can do with a title),
-   and chance (0.2). N in {100, 500, 1000, 1335 (all but one training clip)}, 3 draws.
+   and chance (0.2). N in {100, 500, 1000, 2000, 2672 (every training clip)}, 3 draws (1 at 2,672).
 2. audio <-> audio: tiny.en <-> base, both directions; a head trained on the target's training clips, the source's
    test clips through a translator fitted on N clip pairs; stitched / native.
 3. Encoding throughput: `Encoder.encode` (reading WAV bytes, resampling, log-mel, forward, pooling) against a bare
@@ -37,32 +39,44 @@ logger = logging.getLogger("bench_audio")
 RESULTS = Path(__file__).parent / "results"
 TINY, BASE = "hubstitch/whisper-tiny.en-ct2", "hubstitch/whisper-base-ct2"
 SHORT = {TINY: "tiny.en", BASE: "base", MINILM: "MiniLM"}
-NS = (100, 500, 1000, 1335)
+NS = (100, 500, 1000, 2000)
 
 
 def latents(shelf_data, cache, models=(TINY, BASE)) -> dict:
     from hubstitch.data.anchors import AnchorSet
     from hubstitch.encoders.encoder import Encoder
 
-    spoken = AnchorSet.load(str(shelf_data["spoken_bbc"]), source_column="audio", target_column="text",
-                            label_column="label")
+    spoken = [AnchorSet.load(str(shelf_data[name]), source_column="audio", target_column="text",
+                             label_column="label") for name in ("spoken_bbc", "spoken_bbc_leads")]
     articles = AnchorSet.load(str(shelf_data["bbc_news"]), source_column="text", label_column="label")
     out = {"models": list(models)}
-    for model_id in models:
+    for model_id in models:  # rows: the 2,225 titles' clips, then the 2,225 leads' clips
         encoder = Encoder.from_pretrained(model_id, local_files_only=True)
         start = time.perf_counter()
-        out[model_id] = encode_cached(encoder, spoken, "audio", cache)
+        out[model_id] = torch.cat([encode_cached(encoder, clips, "audio", cache) for clips in spoken])
         logger.info("%s: %s clip latents in %.1f s", SHORT[model_id], tuple(out[model_id].shape),
                     time.perf_counter() - start)
     text = Encoder.from_pretrained(MINILM, local_files_only=True)
     text.max_length = MAX_LENGTH
-    out["titles"] = cache.get_or_encode(text.ref, spoken.provenance.fingerprint, "text", spoken.rows(),
-                                        lambda: text.encode(spoken.target_items(), batch_size=32))
+    out["spoken_text"] = torch.cat([cache.get_or_encode(text.ref, clips.provenance.fingerprint, "text", clips.rows(),
+                                                        lambda c=clips: text.encode(c.target_items(), batch_size=32))
+                                    for clips in spoken])
     out["articles"] = encode_cached(text, articles, f"text[max_length={MAX_LENGTH}]", cache)
-    names = sorted(set(spoken.labels()))
-    out["labels"] = torch.tensor([names.index(label) for label in spoken.labels()])
+    names = sorted(set(articles.labels()))
+    out["labels"] = torch.tensor([names.index(label) for label in articles.labels()])
     out["names"] = names
     return out
+
+
+def split(data: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Training articles, test articles (rows of the titles), and the anchor pool: the training articles' titles and
+    leads (rows of the clips)."""
+    train, test = stratified_split(data["labels"], 0.6, seed=0)
+    return train, test, torch.cat([train, train + len(data["labels"])])
+
+
+def sizes(pool: torch.Tensor) -> list[int]:
+    return [n for n in NS if n < len(pool)] + [len(pool)]
 
 
 def audio_to_text(data: dict, draws: int) -> list[dict]:
@@ -70,23 +84,24 @@ def audio_to_text(data: dict, draws: int) -> list[dict]:
     from hubstitch.heads.head import ClassifierHead
 
     labels = data["labels"]
-    train, test = stratified_split(labels, 0.6, seed=0)
+    train, test, pool = split(data)
+    pool_labels = torch.cat([labels, labels])
     head = ClassifierHead.fit(data["articles"][train], labels[train], label_names=data["names"], seed=0,
                               **HEAD_OPTIONS)
-    title_text = accuracy(head, data["titles"][test], labels[test])
+    title_text = accuracy(head, data["spoken_text"][test], labels[test])
     rows = []
     for model_id in data["models"]:
         x = data[model_id]
-        for n in NS:
+        for n in sizes(pool):
             stitched, probe, chosen = [], [], []
-            for draw in range(draws if n < len(train) else 1):
-                anchors = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(draw))[:n]]
-                translator = hubstitch.fit_translator(x[anchors], data["titles"][anchors], seed=draw)
+            for draw in range(draws if n < len(pool) else 1):
+                anchors = pool[torch.randperm(len(pool), generator=torch.Generator().manual_seed(draw))[:n]]
+                translator = hubstitch.fit_translator(x[anchors], data["spoken_text"][anchors], seed=draw)
                 chosen.append(translator.config.method)
                 with torch.no_grad():
                     stitched.append(accuracy(head, translator(x[test]), labels[test]))
-                probe_head = ClassifierHead.fit(x[anchors], labels[anchors], label_names=data["names"], seed=draw,
-                                                **HEAD_OPTIONS)
+                probe_head = ClassifierHead.fit(x[anchors], pool_labels[anchors], label_names=data["names"],
+                                                seed=draw, **HEAD_OPTIONS)
                 probe.append(accuracy(probe_head, x[test], labels[test]))
             rows.append({"source": SHORT[model_id], "n": n, "stitched": statistics.fmean(stitched),
                          "probe": statistics.fmean(probe), "of_probe": statistics.fmean(stitched) /
@@ -101,16 +116,17 @@ def audio_to_audio(data: dict, draws: int) -> list[dict]:
     from hubstitch.heads.head import ClassifierHead
 
     labels = data["labels"]
-    train, test = stratified_split(labels, 0.6, seed=0)
+    train, test, pool = split(data)
+    pool_labels = torch.cat([labels, labels])
     rows = []
     for source, target in ((TINY, BASE), (BASE, TINY)) if len(data["models"]) == 2 else ():
         xs, xt = data[source], data[target]
-        head = ClassifierHead.fit(xt[train], labels[train], label_names=data["names"], seed=0, **HEAD_OPTIONS)
+        head = ClassifierHead.fit(xt[pool], pool_labels[pool], label_names=data["names"], seed=0, **HEAD_OPTIONS)
         native = accuracy(head, xt[test], labels[test])
-        for n in NS:
+        for n in sizes(pool):
             stitched = []
-            for draw in range(draws if n < len(train) else 1):
-                anchors = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(draw))[:n]]
+            for draw in range(draws if n < len(pool) else 1):
+                anchors = pool[torch.randperm(len(pool), generator=torch.Generator().manual_seed(draw))[:n]]
                 translator = hubstitch.fit_translator(xs[anchors], xt[anchors], seed=draw)
                 with torch.no_grad():
                     stitched.append(accuracy(head, translator(xs[test]), labels[test]))
@@ -149,12 +165,14 @@ def throughput(shelf_data, models=(TINY, BASE), clips: int = 64, rounds: int = 3
 
 
 def table(result: dict) -> str:
-    lines = ["### spoken BBC title -> text topic head (zero-shot; accuracy, fraction of the probe in brackets)", "",
+    lines = ["### spoken BBC title -> text topic head (zero-shot; accuracy, fraction of the probe in brackets; "
+             "anchors and probe clips: training articles' spoken titles and leads)", "",
              "| clips from | N anchor pairs | stitched (auto) | linear probe on N labelled clips | text head on the "
              "titles' text | chance |", "|---|---|---|---|---|---|"]
     lines += [f"| Whisper {r['source']} | {r['n']} | {r['stitched']:.3f} ({r['of_probe']:.2f}) | {r['probe']:.3f} | "
               f"{r['text_head_on_title_text']:.3f} | {r['chance']:.1f} |" for r in result["audio_to_text"]]
-    lines += ["", "### Whisper <-> Whisper (spoken titles; head on the target's clips; stitched / native)", "",
+    lines += ["", "### Whisper <-> Whisper (test: spoken titles; head on the target's training clips, titles and "
+                  "leads; stitched / native)", "",
               "| pair | N | native | stitched |", "|---|---|---|---|"]
     lines += [f"| {r['pair']} | {r['n']} | {r['native']:.3f} | {r['stitched']:.3f} ({r['of_native']:.3f}) |"
               for r in result["audio_to_audio"]]
@@ -205,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     from hubstitch.shelf.models import install_shelf
 
     install_shelf([TINY, BASE, MINILM])
-    shelf_data = install_datasets(["bbc_news", "spoken_bbc"])
+    shelf_data = install_datasets(["bbc_news", "spoken_bbc", "spoken_bbc_leads"])
     start = time.perf_counter()
     data = latents(shelf_data, LatentCache(), models)
     result = {"machine": {"python": platform.python_version(), "torch": torch.__version__,
