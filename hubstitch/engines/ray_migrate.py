@@ -4,7 +4,8 @@ written as a Lance fragment into the staging table, committed once and published
 The same all-or-nothing publication as the local migration (`hubstitch.index.lancedb_store.migrate`): fragments
 land in the staging folder, the driver commits them in row order as one version, the row count and space are
 checked, and only then is the table renamed into place. A failed task (after Ray's retries) leaves nothing
-published. The translator travels to the tasks as its safetensors file and config, never pickled.
+published; the files that a failed try of a retried task wrote are deleted at the commit (`commit_fragments`). The
+translator travels to the tasks as its safetensors file and config, never pickled.
 
 Example:
     >>> from hubstitch.engines.ray_migrate import migrate_on_ray  # doctest: +SKIP
@@ -54,12 +55,22 @@ def _migrate_range(db: str, old: str, start: int, stop: int, files: dict[str, by
                            max_rows_per_file=stop - start + 1)
 
 
+def commit_fragments(staged: Path, schema: pa.Schema, fragments: list[Any]) -> None:
+    """Commit `fragments` as the staged table's one version, then delete every file under it that this version does
+    not reference: what the first try of a retried task wrote (the staged table is this migration's alone)."""
+    from datetime import timedelta
+
+    lance = import_extra("lance", "a migration on Ray writes Lance fragments with pylance")
+    dataset = lance.LanceDataset.commit(str(staged), lance.LanceOperation.Overwrite(schema, fragments))
+    dataset.cleanup_old_versions(older_than=timedelta(0), delete_unverified=True)
+
+
 def migrate_on_ray(db: str | Path, old: str, translator: Translator, new: str, settings: RaySettings, *,
                    rows_per_task: int = ROWS_PER_TASK, batch_size: int = 8192,
                    progress: bool = True) -> dict[str, Any]:
     """`hubstitch.index.lancedb_store.migrate` with the reading, translation and writing in Ray tasks (at most
     `settings.num_workers` at a time, `rows_per_task` rows each)."""
-    lance = import_extra("lance", "a migration on Ray writes Lance fragments with pylance")
+    import_extra("lance", "a migration on Ray writes Lance fragments with pylance")  # before any work
     db = _local(db)
     _table, rows, schema = migration_plan(db, old, translator)
     staged = staging_folder(db, new)
@@ -84,8 +95,7 @@ def migrate_on_ray(db: str | Path, old: str, translator: Translator, new: str, s
                     i = pending.pop(done[0])
                     results[i] = ray.get(done[0])
                     bar.update(bounds[i][1] - bounds[i][0])
-        fragments = [fragment for i in range(len(bounds)) for fragment in results[i]]
-        lance.LanceDataset.commit(str(staged), lance.LanceOperation.Overwrite(schema, fragments))
+        commit_fragments(staged, schema, [fragment for i in range(len(bounds)) for fragment in results[i]])
     except Exception as err:  # noqa: BLE001 - nothing is published; the staged fragments go
         shutil.rmtree(staged, ignore_errors=True)
         reraise(err)

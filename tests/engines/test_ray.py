@@ -240,3 +240,27 @@ def test_the_cli_fits_and_migrates_on_a_running_cluster(ray_address, encoders, t
               "--format", "json")
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["rows"] == 90 and json.loads(run.stdout)["engine"] == "ray"
+
+
+def test_the_commit_deletes_the_files_of_a_retried_tasks_first_try(tmp_path):
+    """Three fragments written to a staged table, two committed (the third is what a failed try of a retried task
+    leaves): after the commit the table's folder holds only the committed fragments' files, and their rows."""
+    import lance
+    import pyarrow as pa
+    from lance.fragment import write_fragments
+
+    from hubstitch.engines.ray_migrate import commit_fragments
+
+    schema = pa.schema([pa.field("id", pa.string()), pa.field("x", pa.float32())])
+    staged = tmp_path / "new.lance"
+    written = [write_fragments(pa.table({"id": [f"{k}-{i}" for i in range(5)], "x": [float(k)] * 5}, schema=schema),
+                               str(staged), schema=schema) for k in range(3)]
+    files = {path.name for path in (staged / "data").iterdir()}
+    assert len(files) == 3
+    commit_fragments(staged, schema, written[0] + written[2])
+    table = lance.dataset(str(staged)).to_table()
+    assert sorted(set(table["x"].to_pylist())) == [0.0, 2.0] and table.num_rows == 10
+    kept = {path.name for path in (staged / "data").iterdir()}
+    referenced = {f.path for fragment in lance.dataset(str(staged)).get_fragments()
+                  for f in fragment.metadata.data_files()}
+    assert kept == {name.rsplit("/", 1)[-1] for name in referenced} and len(kept) == 2 and kept < files
