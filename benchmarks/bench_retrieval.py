@@ -123,20 +123,19 @@ def title_to_article(data: dict, ns=NS, draws: int = DRAWS) -> list[dict]:
 
 def pool_sentences(shelf_data, cache, data: dict) -> dict:
     """Every sentence (4+ words) of the anchor-pool articles' bodies, encoded by both models: more pairs from the
-    same articles. Returns {"owner": the pool article of each sentence, model_id: latents}."""
-    import re
-
+    same articles (split as `hubstitch fit --anchor-sentences` splits). Returns {"owner": the pool article of each
+    sentence, model_id: latents}."""
     from hubstitch.data.anchors import AnchorSet
+    from hubstitch.data.sentences import split_sentences
     from hubstitch.encoders.encoder import Encoder
 
     articles = AnchorSet.load(str(shelf_data["bbc_news"]), source_column="text", label_column="label")
     _, bodies = _split_titles(articles.source_items())
     sentences, owner = [], []
     for i in data["anchor_pool"].tolist():
-        for sentence in re.split(r"(?<=[.!?])\s+", bodies[i]):
-            if len(sentence.split()) >= 4:
-                sentences.append(sentence)
-                owner.append(i)
+        for sentence in split_sentences(bodies[i], min_words=4):
+            sentences.append(sentence)
+            owner.append(i)
     out = {"owner": torch.tensor(owner)}
     for model_id in (MINILM, MPNET):
         encoder = Encoder.from_pretrained(model_id, local_files_only=True)

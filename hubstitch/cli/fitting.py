@@ -82,7 +82,8 @@ def _cmd_fit(args: argparse.Namespace) -> None:
     translator = fit_from_encoders(source, target, anchors, n=args.n, selection=args.selection, holdout=holdout,
                                    seed=args.seed, method=args.method, cache=latent_cache(args),
                                    batch_size=args.batch_size, progress=not args.quiet, unpaired=unpaired,
-                                   engine=args.engine, ray=ray, latents_out=args.latents_out, **options)
+                                   engine=args.engine, ray=ray, latents_out=args.latents_out,
+                                   anchor_sentences=args.anchor_sentences, **options)
     translator.save_pretrained(args.out)
     config, metrics = translator.config, translator.config.metrics
     emit_translator_summary({"out": str(args.out), "method": config.method, "options": config.options,
@@ -188,6 +189,10 @@ def register(sub) -> None:
                      help="number of anchors (default: all but the held-out part)")
     fit.add_argument("--selection", choices=["random", "stratified", "kmeans", "farthest"], default="random",
                      help="how the n anchors are chosen from the dataset")
+    fit.add_argument("--anchor-sentences", type=positive_int, nargs="?", const=4, default=None,
+                     metavar="MIN_WORDS",
+                     help="text -> text: follow each chosen anchor text by its sentences of MIN_WORDS+ words "
+                          "(default 4): many more pairs from the same n texts (the held-out rows stay whole)")
     _method_options(fit)
     fit.add_argument("--source-pooling", default=None, help="pooling of the source (default: the encoder's)")
     fit.add_argument("--target-pooling", default=None, help="pooling of the target (default: the encoder's)")

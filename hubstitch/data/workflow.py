@@ -26,6 +26,7 @@ from ..translators.unsupervised import fit_unsupervised
 from .anchors import AnchorSet
 from .distributed import fit_on_ray
 from .latent_cache import LatentCache
+from .sentences import with_sentences
 
 logger = logging.getLogger(__name__)
 
@@ -65,14 +66,21 @@ def fit_from_encoders(source: Encoder, target: Encoder, anchors: AnchorSet | Non
                       cache: LatentCache | None = None, batch_size: int = 32, progress: bool = True,
                       unpaired: AnchorSet | tuple[AnchorSet, AnchorSet] | None = None, engine: str = "local",
                       ray: RaySettings | None = None, latents_out: str | Path | None = None,
-                      **options: Any) -> Translator:
+                      anchor_sentences: int | None = None, **options: Any) -> Translator:
     """Split off `holdout`, select `n` anchors by `selection`, encode both sides (cached), fit and evaluate.
+
+    With `anchor_sentences` (a minimum word count, e.g. 4), each chosen text anchor is followed by its sentences
+    (`hubstitch.data.sentences.with_sentences`): many more pairs from the same `n` texts; the held-out rows stay
+    whole.
 
     With `unpaired` pools (`encode_unpaired`), the anchors are seeds that pseudo-anchors grow from; with
     `anchors=None` as well, the fit is unsupervised (`hubstitch.fit_unsupervised`; ``auto`` then means
     ``orthogonal``). With ``engine="ray"`` the encoding runs on a Ray cluster (`fit_on_ray`).
     """
     if engine == "ray":
+        if anchor_sentences:
+            raise HubstitchValueError("anchor_sentences is not supported on Ray yet; fix: fit locally "
+                                      "(engine='local'), or split the texts into a sentence dataset first")
         return fit_on_ray(source, target, anchors, n=n, selection=selection, holdout=holdout, seed=seed,
                           method=method, settings=ray or RaySettings(batch_size=batch_size), progress=progress,
                           unpaired=unpaired, latents_out=latents_out, **options)
@@ -95,6 +103,8 @@ def fit_from_encoders(source: Encoder, target: Encoder, anchors: AnchorSet | Non
     if selection in ("kmeans", "farthest"):
         features = encode_set(source, pool, "source", cache, batch_size, progress)
     chosen = pool.select(n, seed=seed, selection=selection, features=features)
+    if anchor_sentences:
+        chosen, features = with_sentences(chosen, anchor_sentences), None
     if features is not None:
         position = {row: i for i, row in enumerate(pool.rows())}
         source_latents = features[[position[row] for row in chosen.rows()]]

@@ -39,6 +39,7 @@ class AnchorProvenance:
     seed: int | None = None
     selection: str | None = None
     fingerprint: str | None = None
+    sentences: int | None = None  # each anchor row was followed by its sentences of at least this many words
 
 
 @dataclass

@@ -1,0 +1,65 @@
+"""Sentence anchors: each text anchor followed by its sentences, with provenance; refused where they cannot pair."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hubstitch.data.anchors import AnchorSet
+from hubstitch.data.sentences import split_sentences, with_sentences
+from hubstitch.errors import HubstitchValueError
+
+ARTICLES = [
+    {"text": "Markets rally. Shares rose 3% on Monday. Bonds fell sharply in late trade!", "label": "business"},
+    {"text": "Cup final tonight", "label": "sport"},
+    {"text": "The home side won two nil at the weekend? Fans cheered the late winner.", "label": "sport"},
+]
+
+
+@pytest.fixture
+def articles(tmp_path):
+    path = tmp_path / "articles.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in ARTICLES))
+    return AnchorSet.load(str(path), source_column="text", label_column="label")
+
+
+def test_split_sentences_keeps_those_of_enough_words():
+    text = "Markets rally. Shares rose 3% on Monday.\nBonds fell sharply in late trade!"
+    assert split_sentences(text) == ["Shares rose 3% on Monday.", "Bonds fell sharply in late trade!"]
+    assert split_sentences(text, min_words=1) == ["Markets rally.", "Shares rose 3% on Monday.",
+                                                  "Bonds fell sharply in late trade!"]
+    assert split_sentences("no end mark at all here") == ["no end mark at all here"]
+
+
+def test_each_row_is_followed_by_its_sentences_with_its_label_and_a_new_fingerprint(articles):
+    expanded = with_sentences(articles, min_words=4)
+    items = expanded.source_items()
+    assert items == [ARTICLES[0]["text"], "Shares rose 3% on Monday.", "Bonds fell sharply in late trade!",
+                     ARTICLES[1]["text"],
+                     ARTICLES[2]["text"], "The home side won two nil at the weekend?", "Fans cheered the late winner."]
+    assert expanded.labels() == ["business"] * 3 + ["sport"] * 4
+    assert expanded.target_items() == items and expanded.provenance.n == 7 == len(expanded)
+    assert expanded.provenance.sentences == 4 and expanded.provenance.dataset_id == articles.provenance.dataset_id
+    assert expanded.provenance.fingerprint != articles.provenance.fingerprint
+    other_rows = with_sentences(articles.select(2, seed=0), min_words=4)
+    other_words = with_sentences(articles, min_words=5)
+    fingerprints = {e.provenance.fingerprint for e in (expanded, other_rows, other_words)}
+    assert len(fingerprints) == 3  # another selection or word count is another cache entry
+
+
+def test_sentences_of_two_columns_are_refused(tmp_path):
+    path = tmp_path / "pairs.jsonl"
+    path.write_text(json.dumps({"en": "One two three four. Five six seven eight.", "de": "Eins zwei."}) + "\n")
+    pairs = AnchorSet.load(str(path), source_column="en", target_column="de")
+    with pytest.raises(HubstitchValueError, match="pair column 'en' with 'de'.*fix: drop --anchor-sentences"):
+        with_sentences(pairs)
+    with pytest.raises(HubstitchValueError, match="min_words=0"):
+        with_sentences(AnchorSet.load(str(path), source_column="en"), min_words=0)
+
+
+def test_sentence_anchors_on_ray_are_refused_before_any_work(articles):
+    from hubstitch.data.workflow import fit_from_encoders
+
+    with pytest.raises(HubstitchValueError, match="anchor_sentences is not supported on Ray yet; fix: fit locally"):
+        fit_from_encoders(None, None, articles, engine="ray", anchor_sentences=4)
