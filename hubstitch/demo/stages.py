@@ -180,8 +180,8 @@ class DemoStages:
         `translator` is a display name, a Hub id / folder, a `Translator` (one a visitor fitted), or None."""
         from ..pipelines.pipeline import StitchedPipeline
 
-        if isinstance(translator, str):
-            translator = self.translator(translator) if translator != NO_TRANSLATOR else None
+        if isinstance(translator, str) or translator is None:
+            translator = self.translator(translator) if translator and translator != NO_TRANSLATOR else None
         return StitchedPipeline(self.encoder(encoder), translator, self.head(head))
 
     def pipeline_names(self) -> list[str]:
