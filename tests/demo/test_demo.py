@@ -120,6 +120,8 @@ def test_search_queries_the_mpnet_index_with_minilm_through_a_translator(app, cl
     assert "of the top 5 articles are the same" in note
     direct = app.search.search(title, 5)
     assert [h["text"] for h in direct[0]] == stitched_titles
+    config = app.search.parts()["stitched"].translator.config  # the index recipe: orthogonal, with sentences
+    assert config.method == "orthogonal" and config.n_anchors > 2 * 200
     with pytest.raises(Exception, match="The text is empty"):
         client.predict("  ", 5, api_name="/search")
 
