@@ -117,7 +117,7 @@ def lead(article: str, words: int = LEAD_WORDS) -> str:
     """An article's lead: the first sentence of its body (after the title line), at most `words` words.
 
     Example:
-        >>> lead("Title\n\nFirst one. Second one.")
+        >>> lead("Title\\n\\nFirst one. Second one.")
         'First one.'
     """
     body = " ".join(article.partition("\n")[2].split())
