@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import gzip
 import logging
-import re
 import shutil
 import struct
 import tempfile
@@ -45,6 +44,7 @@ FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_LABELS = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                         "Ankle boot"]
 DATASETS = ("bbc_news", "fashion_mnist", "spoken_bbc", "spoken_bbc_leads")
+DEFAULT_DATASETS = DATASETS[:3]  # the leads only on demand: a second clip per article, for large anchor pools
 SPOKEN = ("spoken_bbc", "spoken_bbc_leads")
 LEAD_WORDS = 32
 VOICES, RATES = ("en-us", "en-gb", "en+f3", "en-us+m3"), (140, 170, 200)  # espeak-ng voice names, words a minute
@@ -120,9 +120,10 @@ def lead(article: str, words: int = LEAD_WORDS) -> str:
         >>> lead("Title\\n\\nFirst one. Second one.")
         'First one.'
     """
+    from ..data.sentences import split_sentences
+
     body = " ".join(article.partition("\n")[2].split())
-    match = re.match(r"(.+?[.!?])(\s|$)", body)
-    return " ".join((match.group(1) if match else body).split()[:words])
+    return " ".join((split_sentences(body, min_words=1) or [""])[0].split()[:words])
 
 
 def build_spoken_bbc(folder: Path, bbc_folder: Path, part: str = "title") -> Path:
@@ -145,7 +146,7 @@ def build_spoken_bbc(folder: Path, bbc_folder: Path, part: str = "title") -> Pat
         if seconds > 30:
             raise ShelfError(f"the spoken {part} of article {i} lasts {seconds:.1f} s, over Whisper's 30 s window; "
                              f"fix: a shorter LEAD_WORDS than {LEAD_WORDS}")
-        audio.append({"bytes": wav, "path": f"bbc-{part}-{i:04d}.wav" if shift else f"bbc-{i:04d}.wav"})
+        audio.append({"bytes": wav, "path": f"bbc-{i:04d}.wav" if part == "title" else f"bbc-{part}-{i:04d}.wav"})
         voices.append(voice)
         rates.append(rate)
     classes = articles.features["label"].names
@@ -205,7 +206,7 @@ def install_datasets(names: list[str] | None = None, root: str | Path | None = N
     if unknown:
         raise ShelfError(f"{unknown} are not on the shelf; its datasets are {list(DATASETS)}")
     built = {}
-    wanted = list(names or DATASETS[:3])  # the leads only on demand: a second clip per article, for large pools
+    wanted = list(names or DEFAULT_DATASETS)
     if not names and shutil.which("espeak-ng") is None and not (root / "spoken_bbc").is_dir():
         logger.warning("skipping spoken_bbc: espeak-ng is not installed; fix: apt-get install espeak-ng, then "
                        "hubstitch shelf install --only spoken_bbc")
