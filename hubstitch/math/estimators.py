@@ -71,9 +71,12 @@ def fit_translation(source, target, method: str, progress: Callable[[int, float]
         sq_norm = (xm * xm).sum() if opts["isotropic_scale"] else None
         mapping.rotation, mapping.scale = _rotation(xm.T @ ym, m, sq_norm, opts["span_only"])
     elif method == "affine":
-        design = torch.cat([xp, torch.ones(xp.shape[0], 1, dtype=xp.dtype)], dim=1)
-        solution = torch.linalg.lstsq(design, yp, driver="gelsd").solution
-        mapping.weight, mapping.bias = solution[:-1], solution[-1]
+        # centred normal equations in float64, solved as the streamed fit solves them (`solvers.least_squares`)
+        x64, y64 = xp.double(), yp.double()
+        mean_x, mean_y = x64.mean(dim=0), y64.mean(dim=0)
+        xc = x64 - mean_x
+        weight = solvers.least_squares(xc.T @ xc, xc.T @ (y64 - mean_y))
+        mapping.weight, mapping.bias = weight.to(xp.dtype), (mean_y - mean_x @ weight).to(xp.dtype)
     elif method == "linear":
         mapping.weight = solvers.ridge_no_intercept(xp, yp, opts["alpha"])
         mapping.bias = torch.zeros(yp.shape[1], dtype=yp.dtype)
@@ -157,7 +160,7 @@ def fit_translation_from_statistics(stats: SufficientStatistics, method: str, **
     if method == "affine":
         gram_c = gram - n * torch.outer(mean_x, mean_x)
         cross_c = cross - n * torch.outer(mean_x, mean_y)
-        weight = solvers.ridge(gram_c, cross_c, 0.0)
+        weight = solvers.least_squares(gram_c, cross_c)
         mapping.weight, mapping.bias = weight, mean_y - mean_x @ weight
     else:
         mapping.weight = solvers.ridge(gram, cross, opts["alpha"])

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import torch
 
+LSTSQ_RCOND = 1e-6  # relative singular-value cutoff of `least_squares`
+
 
 def procrustes(cross: torch.Tensor, source_sq_norm: torch.Tensor | None = None,
                span_only: bool = False) -> tuple[torch.Tensor, ...]:
@@ -48,6 +50,20 @@ def ridge(gram: torch.Tensor, cross: torch.Tensor, alpha: float) -> torch.Tensor
         eye = torch.eye(gram.shape[0], dtype=gram.dtype, device=gram.device)
         return torch.linalg.solve(gram + alpha * eye, cross)
     return torch.linalg.lstsq(gram, cross, driver="gelsd" if gram.device.type == "cpu" else None).solution
+
+
+def least_squares(gram: torch.Tensor, cross: torch.Tensor, rcond: float = LSTSQ_RCOND) -> torch.Tensor:
+    """Minimum-norm W minimising ||X W - Y|| from gram = X^T X and cross = X^T Y, in float64.
+
+    Directions whose singular value (square root of the Gram's eigenvalue) is below `rcond` times the largest are
+    dropped. The in-memory and the streamed affine fits both solve here, so they agree on nearly rank-deficient
+    anchors too (float32 latents carry ~1e-7 relative noise; a direction 1e-6 weaker than the strongest is not
+    pinned by them).
+    """
+    eigenvalues, vectors = torch.linalg.eigh(gram.double())
+    keep = eigenvalues > (rcond * rcond) * eigenvalues[-1].clamp_min(0)
+    kept = vectors[:, keep]
+    return (kept @ ((kept.T @ cross.double()) / eigenvalues[keep, None])).to(gram.dtype)
 
 
 def ridge_no_intercept(x: torch.Tensor, y: torch.Tensor, alpha: float) -> torch.Tensor:

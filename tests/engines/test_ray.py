@@ -66,11 +66,7 @@ def test_a_streamed_fit_on_ray_equals_the_local_fit(ray_address, encoders, tmp_p
     local = fit_from_encoders(source, target, anchors, n=200, holdout=60, method=method, progress=False)
     on_ray = fit_from_encoders(source, target, anchors, n=200, holdout=60, method=method, progress=False,
                                engine="ray", ray=TWO)
-    # KNOWN GAP (said in the closing note): unregularised `affine` solves lstsq on the anchors in memory but on
-    # their Gram matrix when streamed; the tiny random encoders' latents are nearly rank-deficient, and there the two
-    # resolve the weakest direction differently (1 seed in 12 differed by ~0.03). Until one solver serves both,
-    # affine is held to 0.1, which still catches wrong statistics (those differ by O(1)).
-    _same_translator(on_ray, local, source, atol=0.1 if method == "affine" else 1e-5, seed=seed)
+    _same_translator(on_ray, local, source, atol=1e-5, seed=seed)
 
 
 @pytest.mark.slow

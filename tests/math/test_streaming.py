@@ -108,3 +108,18 @@ def test_without_gram_orthogonal_still_streams(gen):
     x, y = _pair(gen, n=500)
     streamed = fit_translation_from_statistics(_chunked_no_gram(x, y), "orthogonal")
     assert torch.allclose(streamed(x), fit_translation(x, y, "orthogonal")(x), atol=1e-6)
+
+
+def test_affine_on_nearly_rank_deficient_float32_anchors_is_the_same_streamed(gen):
+    """One direction of the anchors is ~1e-8 of the others (a nearly redundant latent dimension, as tiny or
+    collapsed encoders give): float32 rounding decides it, so both fits must drop it the same way, not one fit it
+    to noise and the other not."""
+    x = torch.randn(200, 24, generator=gen, dtype=torch.float64) + 2
+    x[:, -1] = x[:, :-1].sum(dim=1) / 4 + 1e-8 * torch.randn(200, generator=gen, dtype=torch.float64)
+    y = x @ torch.randn(24, 16, generator=gen, dtype=torch.float64) + 0.05 * torch.randn(200, 16, generator=gen,
+                                                                                           dtype=torch.float64)
+    x32, y32 = x.float(), y.float()
+    in_memory = fit_translation(x32, y32, "affine")
+    streamed = fit_translation_from_statistics(_chunked(x32.double(), y32.double(), 64), "affine")
+    fresh = (torch.randn(100, 24, generator=gen, dtype=torch.float64) + 2).float()
+    assert torch.allclose(streamed(fresh.double()).float(), in_memory(fresh), atol=1e-4, rtol=1e-5)
