@@ -30,6 +30,7 @@ from .common import (
 )
 
 logger = logging.getLogger(__name__)
+AUTO_SENTENCES = {None: "auto", 0: None}  # no --anchor-sentences flag: automatic; --no-anchor-sentences: none
 
 
 def _cmd_fit_latents(args: argparse.Namespace) -> None:
@@ -83,7 +84,8 @@ def _cmd_fit(args: argparse.Namespace) -> None:
                                    seed=args.seed, method=args.method, cache=latent_cache(args),
                                    batch_size=args.batch_size, progress=not args.quiet, unpaired=unpaired,
                                    engine=args.engine, ray=ray, latents_out=args.latents_out,
-                                   anchor_sentences=args.anchor_sentences, **options)
+                                   anchor_sentences=AUTO_SENTENCES.get(args.anchor_sentences, args.anchor_sentences),
+                                   **options)
     translator.save_pretrained(args.out)
     config, metrics = translator.config, translator.config.metrics
     emit_translator_summary({"out": str(args.out), "method": config.method, "options": config.options,
@@ -189,10 +191,15 @@ def register(sub) -> None:
                      help="number of anchors (default: all but the held-out part)")
     fit.add_argument("--selection", choices=["random", "stratified", "kmeans", "farthest"], default="random",
                      help="how the n anchors are chosen from the dataset")
-    fit.add_argument("--anchor-sentences", type=positive_int, nargs="?", const=4, default=None,
-                     metavar="MIN_WORDS",
-                     help="text -> text: follow each chosen anchor text by its sentences of MIN_WORDS+ words "
-                          "(default 4): many more pairs from the same n texts (the held-out rows stay whole)")
+    sentences = fit.add_mutually_exclusive_group()
+    sentences.add_argument("--anchor-sentences", type=positive_int, nargs="?", const=4, default=None,
+                           metavar="MIN_WORDS",
+                           help="text -> text: follow each chosen anchor text by all its sentences of MIN_WORDS+ "
+                                "words (default 4): many more pairs from the same n texts (the held-out rows stay "
+                                "whole). Without this flag the same happens automatically for documents read by "
+                                "both encoders (4+ words, at most 8,192 rows; not on Ray, not with unpaired pools)")
+    sentences.add_argument("--no-anchor-sentences", dest="anchor_sentences", action="store_const", const=0,
+                           help="fit on the whole anchor texts only")
     _method_options(fit)
     fit.add_argument("--source-pooling", default=None, help="pooling of the source (default: the encoder's)")
     fit.add_argument("--target-pooling", default=None, help="pooling of the target (default: the encoder's)")

@@ -2,10 +2,11 @@
 on a Ray cluster (`hubstitch.engines`).
 
 ``orthogonal``, ``affine`` and ``linear`` stream: each block of anchors is reduced to sufficient statistics on the
-cluster and only those reach the driver, so the bank can be as large as the cluster's disks; the translator equals
-the local fit on the same anchors. Fits that need the rows (``auto``, ``relative``, ``mlp``; ``kmeans`` /
-``farthest`` selection; unpaired pools) gather the latents on the driver, up to `ROWS_IN_MEMORY` pairs; above that
-they are refused, with the fix. Held-out rows (for the metrics) are gathered too, up to the same bound.
+cluster and only those reach the driver, so the bank can be as large as the cluster's disks; the translator equals the
+local fit on the same anchors (sentence anchors are local only: compare with ``anchor_sentences=None``). Fits that need
+the rows (``auto``, ``relative``, ``mlp``; ``kmeans`` / ``farthest`` selection; unpaired pools) gather the latents on
+the driver, up to `ROWS_IN_MEMORY` pairs; above that they are refused, with the fix. Held-out rows (for the metrics)
+are gathered too, up to the same bound.
 
 Example:
     >>> from hubstitch.engines.ray_cluster import RaySettings  # doctest: +SKIP

@@ -6,6 +6,8 @@ sentences of at least `min_words` words, as a new `AnchorSet` whose provenance k
 count of expanded items and ``sentences=min_words``. In bench_retrieval this lifts translated BBC title queries
 from 0.51 to 0.81 of native nDCG@10 at 64 anchor articles (MiniLM -> MPNet). Both encoders must read the same
 text column: sentences of two different columns (a text and its translation) would not pair up.
+`fit_from_encoders` and `hubstitch fit` do this by default where it applies (`auto_sentences`: documents read by
+both encoders, at most 8,192 rows).
 
 Example:
     >>> from hubstitch.data.sentences import split_sentences
@@ -17,13 +19,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from dataclasses import replace
+
+import torch
 
 from ..errors import HubstitchValueError
 from .anchors import AnchorSet
 
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+AUTO_MIN_WORDS = 4
+AUTO_BUDGET = 8192  # rows at most that "auto" fits on: the n texts and as many of their sentences as fit
+logger = logging.getLogger(__name__)
 
 
 def split_sentences(text: str, min_words: int = 4) -> list[str]:
@@ -31,8 +39,11 @@ def split_sentences(text: str, min_words: int = 4) -> list[str]:
     return [s.strip() for s in SENTENCE_END.split(text) if len(s.split()) >= min_words]
 
 
-def with_sentences(anchors: AnchorSet, min_words: int = 4) -> AnchorSet:
-    """Every row of `anchors` followed by its sentences (of `min_words`+ words) that differ from the whole text."""
+def with_sentences(anchors: AnchorSet, min_words: int = 4, max_items: int | None = None, seed: int = 0) -> AnchorSet:
+    """Every row of `anchors` followed by its sentences (of `min_words`+ words) that differ from the whole text.
+
+    With `max_items`, every row is kept and a seeded random subset of the sentences fills the rest of the budget.
+    """
     from datasets import Dataset
 
     if anchors.target_column not in (None, anchors.source_column):
@@ -47,15 +58,46 @@ def with_sentences(anchors: AnchorSet, min_words: int = 4) -> AnchorSet:
     if not all(isinstance(t, str) for t in texts):
         raise HubstitchValueError(f"column {anchors.source_column!r} does not hold texts only; sentence anchors are "
                                   f"for text -> text fits; fix: drop --anchor-sentences")
-    items, item_labels = [], []
-    for text, label in zip(texts, labels, strict=True):
-        pieces = [text, *(s for s in split_sentences(text, min_words) if s != text.strip())]
-        items += pieces
-        item_labels += [label] * len(pieces)
+    pieces = [[s for s in split_sentences(text, min_words) if s != text.strip()] for text in texts]
+    total = sum(len(p) for p in pieces)
+    kept = None
+    if max_items is not None and len(texts) + total > max_items:
+        order = torch.randperm(total, generator=torch.Generator().manual_seed(seed))
+        kept = set(order[: max(max_items - len(texts), 0)].tolist())
+    items, item_labels, position = [], [], 0
+    for text, label, sentences in zip(texts, labels, pieces, strict=True):
+        chosen = [s for i, s in enumerate(sentences, start=position) if kept is None or i in kept]
+        position += len(sentences)
+        items += [text, *chosen]
+        item_labels += [label] * (1 + len(chosen))
     columns = {anchors.source_column: items}
     if anchors.label_column:
         columns[anchors.label_column] = item_labels
-    key = json.dumps([anchors.provenance.fingerprint, anchors.rows(), min_words])
+    key = json.dumps([anchors.provenance.fingerprint, anchors.rows(), min_words]
+                     + ([] if kept is None else [max_items, seed]))
     provenance = replace(anchors.provenance, n=len(items), sentences=min_words,
                          fingerprint=hashlib.sha256(key.encode()).hexdigest()[:16])
     return AnchorSet(Dataset.from_dict(columns), anchors.source_column, None, anchors.label_column, provenance)
+
+
+def auto_sentences(anchors: AnchorSet, seed: int = 0) -> tuple[AnchorSet | None, str]:
+    """The default of `fit_from_encoders(anchor_sentences="auto")`: `anchors` with their sentences when that helps
+    and applies, else None; and why, in words.
+
+    It applies when both encoders read one text column and splitting adds at least one sentence per anchor on
+    average (documents, articles; not titles, captions or single sentences). At most `AUTO_BUDGET` rows: every
+    anchor text and a seeded random subset of the sentences. On BBC News (bench_stitching) 16 anchor articles with
+    their sentences keep 0.94 / 0.98 of native accuracy (whole articles: 0.79 / 0.83), and 256 articles from three
+    of the five classes 0.96 / 0.99 on the two classes no anchor came from (whole: 0.74 / 0.83).
+    """
+    if anchors.target_column not in (None, anchors.source_column):
+        return None, f"anchors pair two columns ({anchors.source_column!r}, {anchors.target_column!r})"
+    texts = anchors.source_items()
+    if not texts or not all(isinstance(t, str) for t in texts):
+        return None, f"column {anchors.source_column!r} does not hold texts only"
+    added = sum(sum(s != t.strip() for s in split_sentences(t, AUTO_MIN_WORDS)) for t in texts)
+    if added < len(texts):
+        return None, f"the {len(texts)} anchor texts hold {added} further sentences of {AUTO_MIN_WORDS}+ words"
+    expanded = with_sentences(anchors, AUTO_MIN_WORDS, max_items=AUTO_BUDGET, seed=seed)
+    return expanded, (f"{len(texts)} anchor texts followed by {len(expanded) - len(texts)} of their {added} "
+                      f"sentences of {AUTO_MIN_WORDS}+ words")

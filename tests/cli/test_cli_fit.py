@@ -113,20 +113,25 @@ def test_fit_with_unpaired_pools_and_without_anchors(tiny, sentences, tmp_path):
 
 def test_fit_with_anchor_sentences_fits_on_every_sentence_of_the_chosen_texts(tiny, tmp_path):
     """--anchor-sentences: the n chosen texts and their sentences are the pairs; the held-out rows stay whole; the
-    config records it; two text columns are refused with the fix."""
+    config records it; without the flag the same happens (these are documents), --no-anchor-sentences fits on the
+    whole texts; two text columns are refused with the fix."""
     rows = [{"text": f"Story {i} begins here today. The cat sat on mat {i}. The dog ran far {i % 3} times.",
              "tr": f"Geschichte {i}."} for i in range(40)]
     path = tmp_path / "stories.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     base = ("fit", tiny["bert"], tiny["bert-2"], "--anchors", path, "--n", 20, "--holdout", 10, "--method",
             "orthogonal", "--format", "json")
-    run = _run(*base, "--anchor-sentences", "--out", tmp_path / "t", cache=tmp_path / "cache")
-    assert run.returncode == 0, run.stderr
-    summary = json.loads(run.stdout)
-    assert summary["n_anchors"] == 20 * 4 and summary["n_heldout"] == 10  # each text + its three sentences
-    config = Translator.from_pretrained(tmp_path / "t").config
-    assert config.n_anchors == 80 and config.anchors.sentences == 4 and config.anchors.n == 80
-    assert "each text followed by its sentences of 4+ words" in (tmp_path / "t" / "README.md").read_text()
+    for flag, n_anchors in (("--anchor-sentences", 80), (None, 80), ("--no-anchor-sentences", 20)):
+        out = tmp_path / f"t{flag}"
+        run = _run(*base, *([flag] if flag else []), "--out", out, cache=tmp_path / "cache")
+        assert run.returncode == 0, run.stderr
+        summary = json.loads(run.stdout)
+        assert summary["n_anchors"] == n_anchors and summary["n_heldout"] == 10  # a text + its three sentences
+        config = Translator.from_pretrained(out).config
+        assert config.n_anchors == config.anchors.n == n_anchors
+        assert config.anchors.sentences == (4 if n_anchors == 80 else None)
+        assert ("each text followed by its sentences of 4+ words" in (out / "README.md").read_text()) == (
+            n_anchors == 80)
     refused = _run(*base, "--target-column", "tr", "--anchor-sentences", "--out", tmp_path / "t2",
                    cache=tmp_path / "cache")
     assert refused.returncode != 0 and one_error_line(refused.stderr)

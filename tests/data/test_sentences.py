@@ -7,7 +7,7 @@ import json
 import pytest
 
 from hubstitch.data.anchors import AnchorSet
-from hubstitch.data.sentences import split_sentences, with_sentences
+from hubstitch.data.sentences import auto_sentences, split_sentences, with_sentences
 from hubstitch.errors import HubstitchValueError
 
 ARTICLES = [
@@ -48,6 +48,34 @@ def test_each_row_is_followed_by_its_sentences_with_its_label_and_a_new_fingerpr
     assert len(fingerprints) == 3  # another selection or word count is another cache entry
 
 
+def test_a_budget_keeps_every_row_and_a_seeded_subset_of_the_sentences(articles):
+    capped = with_sentences(articles, min_words=4, max_items=5, seed=1)
+    items = capped.source_items()
+    assert len(items) == 5 and [t for t in items if t in {a["text"] for a in ARTICLES}] == [a["text"] for a in
+                                                                                          ARTICLES]
+    every = set(with_sentences(articles).source_items())
+    assert set(items) <= every
+    assert with_sentences(articles, min_words=4, max_items=5, seed=1).source_items() == items
+    seeds = {tuple(with_sentences(articles, max_items=5, seed=s).source_items()) for s in range(8)}
+    assert len(seeds) > 1  # another seed, another subset
+    assert capped.provenance.fingerprint != with_sentences(articles).provenance.fingerprint
+    uncapped = with_sentences(articles).provenance.fingerprint
+    assert with_sentences(articles, max_items=100).provenance.fingerprint == uncapped  # under budget: the same set
+
+
+def test_auto_adds_sentences_to_documents_only(articles, tmp_path):
+    expanded, why = auto_sentences(articles)
+    assert expanded is not None and len(expanded) == 7 and expanded.provenance.sentences == 4
+    assert "3 anchor texts followed by 4 of their 4 sentences" in why
+    path = tmp_path / "titles.jsonl"
+    texts = ["Markets rally on Monday morning.", "Cup final tonight", "Fans cheer. The late winner came."]
+    path.write_text("".join(json.dumps({"text": t, "tr": t.upper()}) + "\n" for t in texts))
+    titles = AnchorSet.load(str(path), source_column="text")
+    assert auto_sentences(titles) == (None, "the 3 anchor texts hold 1 further sentences of 4+ words")
+    pairs = AnchorSet.load(str(path), source_column="text", target_column="tr")
+    assert auto_sentences(pairs)[0] is None and "pair two columns" in auto_sentences(pairs)[1]
+
+
 def test_sentences_of_two_columns_are_refused(tmp_path):
     path = tmp_path / "pairs.jsonl"
     path.write_text(json.dumps({"en": "One two three four. Five six seven eight.", "de": "Eins zwei."}) + "\n")
@@ -63,16 +91,19 @@ def test_sentence_anchors_on_ray_are_refused_before_any_work(articles):
 
     with pytest.raises(HubstitchValueError, match="anchor_sentences is not supported on Ray yet; fix: fit locally"):
         fit_from_encoders(None, None, articles, engine="ray", anchor_sentences=4)
+    with pytest.raises(HubstitchValueError, match="anchor_sentences='yes'; expected 'auto', None or a minimum word"):
+        fit_from_encoders(None, None, articles, anchor_sentences="yes")
 
 
 @pytest.mark.slow
 def test_sentence_anchors_lift_translated_queries_on_real_checkpoints(shelf_cache, shelf_data, tmp_path):
     """BBC News, MiniLM -> MPNet, 32 anchor articles: translated title queries search MPNet's index of 150 other
     articles' bodies. With the articles' sentences as more pairs (`anchor_sentences=4`), nDCG@10 rises well above
-    the whole-article fit (bench_retrieval: 0.51 -> 0.81 of native at 64 articles)."""
+    the whole-article fit (bench_retrieval: 0.51 -> 0.81 of native at 64 articles); the default does the same."""
     import torch
     from datasets import load_from_disk
 
+    from hubstitch.data.latent_cache import LatentCache
     from hubstitch.data.workflow import fit_from_encoders
     from hubstitch.encoders.encoder import Encoder
     from hubstitch.metrics import relevance
@@ -93,11 +124,12 @@ def test_sentence_anchors_lift_translated_queries_on_real_checkpoints(shelf_cach
     relevant = [{i} for i in range(len(queried))]
     native = relevance(mpnet.encode(titles, progress=False), index, relevant)["ndcg@10"]
     scores = {}
-    for sentences in (None, 4):
+    for sentences in (None, 4, "auto"):
         translator = fit_from_encoders(minilm, mpnet, anchors, holdout=0, method="orthogonal", progress=False,
-                                       anchor_sentences=sentences)
+                                       anchor_sentences=sentences, cache=LatentCache(tmp_path / "cache"))
         with torch.no_grad():
             scores[sentences] = relevance(translator(queries), index, relevant)["ndcg@10"] / native
         if sentences:
             assert translator.config.n_anchors > 10 * 32 and translator.config.anchors.sentences == 4
     assert scores[4] > scores[None] + 0.1 and scores[4] > 0.7, scores
+    assert scores["auto"] == pytest.approx(scores[4], abs=1e-6)  # the default: articles are documents, 32 < budget
