@@ -7,7 +7,9 @@
   the held-out articles (translated source article -> its own target article among all 890), beside 16 random
   anchors alone and 16 anchors + the same pools.
 - `class_shift_rows`: anchors drawn from three classes only; stitched accuracy on the test articles of the two
-  held-out classes and on all; each draw holds out another pair of classes.
+  held-out classes and on all; each draw holds out another pair of classes; the same anchor articles whole and
+  followed by their sentences (what `fit_from_encoders` does by default).
+- `sentence_rows`: 16, 64 and 256 random anchor articles, whole or followed by their sentences (`orthogonal`).
 
 Imported by bench_stitching.py, which owns the data, the heads and the report.
 """
@@ -23,7 +25,9 @@ import torch
 
 logger = logging.getLogger("bench_stitching")
 SEEDS, SHIFT_N = 16, 256
-SHIFT_METHODS = ("orthogonal", "orthogonal-standard", "auto", "orthogonal + unpaired pools")
+SHIFT_METHODS = ("orthogonal", "orthogonal-standard", "auto", "orthogonal + unpaired pools",
+                 "orthogonal + the anchors' sentences")
+SENTENCE_NS = (16, 64, 256)
 
 
 def _ratio(bench, head, translated, labels, native):
@@ -134,9 +138,12 @@ def class_shift_rows(bench, data: dict, draws: int) -> list[dict]:
                 pool = train[~torch.isin(labels[train], held)]
                 anchors = pool[torch.randperm(len(pool), generator=torch.Generator().manual_seed(draw))[:SHIFT_N]]
                 name, options = bench.VARIANTS.get(method, (method, {}))
+                x, y = xs[anchors], xt[anchors]
                 if method.endswith("unpaired pools"):
                     name, options = "orthogonal", {"unpaired_source": xs[train], "unpaired_target": xt[train]}
-                translator = hubstitch.fit_translator(xs[anchors], xt[anchors], method=name, seed=draw, **options)
+                if method.endswith("sentences"):
+                    name, (x, y) = "orthogonal", _with_sentences(data, pair, anchors, x, y)
+                translator = hubstitch.fit_translator(x, y, method=name, seed=draw, **options)
                 held_test = test[torch.isin(labels[test], held)]
                 on_held.append(_ratio(bench, head, translator(xs[held_test]), labels[held_test],
                                       bench.accuracy(head, xt[held_test], labels[held_test])))
@@ -145,6 +152,69 @@ def class_shift_rows(bench, data: dict, draws: int) -> list[dict]:
                          "all_test": bench.mean_std(on_all)})
             logger.info("class shift %s %s: %.3f of native on the held-out classes, %.3f on all", pair, method,
                         rows[-1]["held_out_classes"]["mean"], rows[-1]["all_test"]["mean"])
+    return rows
+
+
+def train_sentences(bench, shelf_data, cache, data: dict) -> dict:
+    """Every sentence (4+ words, as `hubstitch.data.sentences.with_sentences` splits) of the training articles,
+    encoded by both models: {"owner": the article row of each sentence, model_id: latents}."""
+    from hubstitch.data.anchors import AnchorSet
+    from hubstitch.data.sentences import split_sentences
+    from hubstitch.encoders.encoder import Encoder
+
+    train, _ = bench.stratified_split(data["labels"], 0.6, seed=0)
+    sentences, owner = [], []
+    for row in train.tolist():
+        text = data["items"][row]
+        for sentence in split_sentences(text, 4):
+            if sentence != text.strip():
+                sentences.append(sentence)
+                owner.append(row)
+    articles = AnchorSet.load(str(shelf_data["bbc_news"]), source_column="text", label_column="label")
+    result = {"owner": torch.tensor(owner)}
+    for model_id in (bench.MINILM, bench.MPNET):
+        encoder = Encoder.from_pretrained(model_id, local_files_only=True)
+        encoder.max_length = bench.MAX_LENGTH
+        result[model_id] = cache.get_or_encode(
+            encoder.ref, articles.provenance.fingerprint,
+            f"train-sentences[split=60/40 seed=0,min_words=4,max_length={bench.MAX_LENGTH}]",
+            list(range(len(sentences))), lambda encoder=encoder: encoder.encode(sentences, batch_size=64))
+        logger.info("%s: %d training-article sentences", bench.SHORT[model_id], len(sentences))
+    return result
+
+
+def _with_sentences(data: dict, pair: str, anchors: torch.Tensor, x: torch.Tensor, y: torch.Tensor):
+    """The anchor articles' latents followed by their sentences' (every one: N <= 256 stays under the default's
+    8,192-row budget)."""
+    sentences = data["sentences"]
+    source, target = (MODELS[name] for name in pair.split(" -> "))
+    mask = torch.isin(sentences["owner"], anchors)
+    return torch.cat([x, sentences[source][mask]]), torch.cat([y, sentences[target][mask]])
+
+
+MODELS = {"MiniLM": "sentence-transformers/all-MiniLM-L6-v2", "MPNet": "sentence-transformers/all-mpnet-base-v2"}
+
+
+def sentence_rows(bench, data: dict, draws: int) -> list[dict]:
+    import hubstitch
+
+    labels, rows = data["labels"], []
+    for pair, xs, xt, head, native, train, test in bench.text_pairs(data):
+        for n in SENTENCE_NS:
+            for with_sentences in (False, True):
+                ratios, pairs = [], []
+                for draw in range(draws):
+                    anchors = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(draw))[:n]]
+                    x, y = xs[anchors], xt[anchors]
+                    if with_sentences:
+                        x, y = _with_sentences(data, pair, anchors, x, y)
+                    translator = hubstitch.fit_translator(x, y, method="orthogonal", seed=draw)
+                    ratios.append(_ratio(bench, head, translator(xs[test]), labels[test], native))
+                    pairs.append(len(x))
+                rows.append({"pair": pair, "n": n, "sentences": with_sentences, "ratio": bench.mean_std(ratios),
+                             "pairs": statistics.fmean(pairs)})
+                logger.info("sentences %s N=%d %s: %.3f of native (%d pairs)", pair, n, with_sentences,
+                            rows[-1]["ratio"]["mean"], rows[-1]["pairs"])
     return rows
 
 
@@ -171,4 +241,15 @@ def table(result: dict) -> list[str]:
               "| pair | method | on the two held-out classes | on all test articles |", "|---|---|---|---|"]
     lines += [f"| {r['pair']} | {r['method']} | {pm(r['held_out_classes'])} | {pm(r['all_test'])} |"
               for r in result["class_shift"]]
+    if "sentence_anchors" in result:
+        lines += ["", "### anchor articles whole or followed by their sentences (`orthogonal`; stitched / native; "
+                      "mean pairs in brackets)", "",
+                  "| pair | N articles | whole articles | + their sentences (the default of `hubstitch fit`) |",
+                  "|---|---|---|---|"]
+        rows = {(r["pair"], r["n"], r["sentences"]): r for r in result["sentence_anchors"]}
+        for pair in dict.fromkeys(r["pair"] for r in result["sentence_anchors"]):
+            for n in SENTENCE_NS:
+                whole, split = rows[pair, n, False], rows[pair, n, True]
+                lines.append(f"| {pair} | {n} | {pm(whole['ratio'])} | {pm(split['ratio'])} "
+                             f"({split['pairs']:,.0f}) |")
     return lines + [""]
