@@ -76,6 +76,7 @@ def with_sentences(anchors: AnchorSet, min_words: int = 4, max_items: int | None
     key = json.dumps([anchors.provenance.fingerprint, anchors.rows(), min_words]
                      + ([] if kept is None else [max_items, seed]))
     provenance = replace(anchors.provenance, n=len(items), sentences=min_words,
+                         sentence_budget=None if kept is None else max_items,
                          fingerprint=hashlib.sha256(key.encode()).hexdigest()[:16])
     return AnchorSet(Dataset.from_dict(columns), anchors.source_column, None, anchors.label_column, provenance)
 

@@ -40,6 +40,7 @@ class AnchorProvenance:
     selection: str | None = None
     fingerprint: str | None = None
     sentences: int | None = None  # each anchor row was followed by its sentences of at least this many words
+    sentence_budget: int | None = None  # ... by a seeded subset of them, to this many rows in all
 
 
 @dataclass

@@ -59,6 +59,7 @@ def test_a_budget_keeps_every_row_and_a_seeded_subset_of_the_sentences(articles)
     seeds = {tuple(with_sentences(articles, max_items=5, seed=s).source_items()) for s in range(8)}
     assert len(seeds) > 1  # another seed, another subset
     assert capped.provenance.fingerprint != with_sentences(articles).provenance.fingerprint
+    assert capped.provenance.sentence_budget == 5 and with_sentences(articles).provenance.sentence_budget is None
     uncapped = with_sentences(articles).provenance.fingerprint
     assert with_sentences(articles, max_items=100).provenance.fingerprint == uncapped  # under budget: the same set
 
@@ -133,3 +134,18 @@ def test_sentence_anchors_lift_translated_queries_on_real_checkpoints(shelf_cach
             assert translator.config.n_anchors > 10 * 32 and translator.config.anchors.sentences == 4
     assert scores[4] > scores[None] + 0.1 and scores[4] > 0.7, scores
     assert scores["auto"] == pytest.approx(scores[4], abs=1e-6)  # the default: articles are documents, 32 < budget
+
+
+def test_the_card_says_whether_every_sentence_or_a_budgeted_subset_was_used(articles):
+    import torch
+
+    from hubstitch import fit_translator
+    from hubstitch.translators.card import render_translator_card
+
+    x = torch.randn(40, 8, generator=torch.Generator().manual_seed(0))
+    for expanded, phrase in ((with_sentences(articles), "each text followed by its sentences of 4+ words,"),
+                             (with_sentences(articles, max_items=5),
+                              "each text followed by a seeded subset of its sentences of 4+ words (5 rows at most)")):
+        translator = fit_translator(x, x, method="orthogonal", anchors=expanded.provenance)
+        assert phrase in str(render_translator_card(translator.config))
+        assert type(translator.config).from_dict(translator.config.to_dict()).anchors == expanded.provenance
