@@ -3,10 +3,9 @@ on a Ray cluster (`hubstitch.engines`).
 
 ``orthogonal``, ``affine`` and ``linear`` stream: each block of anchors is reduced to sufficient statistics on the
 cluster and only those reach the driver, so the bank can be as large as the cluster's disks; the translator equals the
-local fit on the same anchors (sentence anchors are local only: compare with ``anchor_sentences=None``). Fits that need
-the rows (``auto``, ``relative``, ``mlp``; ``kmeans`` / ``farthest`` selection; unpaired pools) gather the latents on
-the driver, up to `ROWS_IN_MEMORY` pairs; above that they are refused, with the fix. Held-out rows (for the metrics)
-are gathered too, up to the same bound.
+local fit on the same anchors (sentence anchors included). Fits that need the rows (``auto``, ``relative``, ``mlp``;
+``kmeans`` / ``farthest`` selection; unpaired pools) gather the latents on the driver, up to `ROWS_IN_MEMORY` pairs;
+above that they are refused, with the fix. Held-out rows (for the metrics) are gathered too, up to the same bound.
 
 Example:
     >>> from hubstitch.engines.ray_cluster import RaySettings  # doctest: +SKIP
@@ -25,6 +24,7 @@ from ..math.estimators import STREAMABLE
 from ..translators.fit import fit_translator, fit_translator_from_statistics
 from ..translators.translator import Translator
 from .anchors import AnchorSet
+from .sentences import expand_anchors
 
 logger = logging.getLogger(__name__)
 ROWS_IN_MEMORY = 50_000  # pairs whose latents a Ray fit may gather on the driver (~0.5 GB at 768 + 1536 dims)
@@ -43,7 +43,8 @@ def _gatherable(count: int, why: str) -> None:
 
 def fit_on_ray(source, target, anchors: AnchorSet | None, *, n: int | None, selection: str, holdout: float | int,
                seed: int, method: str, settings: RaySettings, progress: bool = True, unpaired: Any = None,
-               latents_out: str | Path | None = None, **options: Any) -> Translator:
+               latents_out: str | Path | None = None, anchor_sentences: int | str | None = "auto",
+               **options: Any) -> Translator:
     """`fit_from_encoders` with the encoding on Ray; see the module docstring."""
     from ..engines.ray_anchors import encode_pairs, encode_rows
 
@@ -54,7 +55,7 @@ def fit_on_ray(source, target, anchors: AnchorSet | None, *, n: int | None, sele
         raise EngineError(f"selection {selection!r} clusters the source latents of the whole pool in memory; engine "
                           f"'ray' selects before encoding; fix: selection 'random' or 'stratified', or engine 'local'")
     pool, heldout = anchors.split_holdout(holdout, seed=seed)
-    chosen = pool.select(n or len(pool), seed=seed, selection=selection)
+    chosen = expand_anchors(pool.select(n or len(pool), seed=seed, selection=selection), anchor_sentences, seed=seed)
     streamed = method in STREAMABLE
     if not streamed:
         _gatherable(len(chosen), f"method {method!r}")

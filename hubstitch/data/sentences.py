@@ -93,6 +93,8 @@ def auto_sentences(anchors: AnchorSet, seed: int = 0) -> tuple[AnchorSet | None,
     """
     if anchors.target_column not in (None, anchors.source_column):
         return None, f"anchors pair two columns ({anchors.source_column!r}, {anchors.target_column!r})"
+    if len(anchors) >= AUTO_BUDGET:
+        return None, f"the {len(anchors)} anchors fill the {AUTO_BUDGET}-row budget themselves"
     texts = anchors.source_items()
     if not texts or not all(isinstance(t, str) for t in texts):
         return None, f"column {anchors.source_column!r} does not hold texts only"
@@ -102,3 +104,25 @@ def auto_sentences(anchors: AnchorSet, seed: int = 0) -> tuple[AnchorSet | None,
     expanded = with_sentences(anchors, AUTO_MIN_WORDS, max_items=AUTO_BUDGET, seed=seed)
     return expanded, (f"{len(texts)} anchor texts followed by {len(expanded) - len(texts)} of their {added} "
                       f"sentences of {AUTO_MIN_WORDS}+ words")
+
+
+def expand_anchors(chosen: AnchorSet, anchor_sentences: int | str | None, seed: int = 0) -> AnchorSet:
+    """`chosen` as `fit_from_encoders(anchor_sentences=...)` fits on it: ``"auto"`` (`auto_sentences`, the decision
+    logged), a minimum word count (`with_sentences`: every sentence), or None (the whole texts only)."""
+    check_anchor_sentences(anchor_sentences)
+    if anchor_sentences is None:
+        return chosen
+    if anchor_sentences == "auto":
+        expanded, why = auto_sentences(chosen, seed=seed)
+        logger.info("anchor sentences: %s (%s)", "added" if expanded is not None else "none", why)
+        return chosen if expanded is None else expanded
+    return with_sentences(chosen, anchor_sentences)
+
+
+def check_anchor_sentences(anchor_sentences: object) -> None:
+    """Refuse an `anchor_sentences` setting other than ``"auto"``, None or a word count of at least 1."""
+    if anchor_sentences in ("auto", None):
+        return
+    if isinstance(anchor_sentences, bool) or not isinstance(anchor_sentences, int) or anchor_sentences < 1:
+        raise HubstitchValueError(f"anchor_sentences={anchor_sentences!r}; expected 'auto', None or a minimum word "
+                                  f"count of at least 1; fix: pass 'auto' (the default), None or 4")

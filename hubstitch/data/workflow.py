@@ -26,7 +26,7 @@ from ..translators.unsupervised import fit_unsupervised
 from .anchors import AnchorSet
 from .distributed import fit_on_ray
 from .latent_cache import LatentCache
-from .sentences import auto_sentences, with_sentences
+from .sentences import check_anchor_sentences, expand_anchors
 
 logger = logging.getLogger(__name__)
 
@@ -72,25 +72,17 @@ def fit_from_encoders(source: Encoder, target: Encoder, anchors: AnchorSet | Non
     With `anchor_sentences` (a minimum word count, e.g. 4), each chosen text anchor is followed by its sentences
     (`hubstitch.data.sentences.with_sentences`): many more pairs from the same `n` texts; the held-out rows stay
     whole. The default ``"auto"`` does so where it applies and helps (`auto_sentences`: one text column of
-    documents; not on Ray, not with unpaired pools); ``None`` fits on the whole texts only.
+    documents; not with unpaired pools); ``None`` fits on the whole texts only.
 
     With `unpaired` pools (`encode_unpaired`), the anchors are seeds that pseudo-anchors grow from; with
     `anchors=None` as well, the fit is unsupervised (`hubstitch.fit_unsupervised`; ``auto`` then means
     ``orthogonal``). With ``engine="ray"`` the encoding runs on a Ray cluster (`fit_on_ray`).
     """
-    if anchor_sentences not in ("auto", None) and (isinstance(anchor_sentences, bool)
-                                                   or not isinstance(anchor_sentences, int) or anchor_sentences < 1):
-        raise HubstitchValueError(f"anchor_sentences={anchor_sentences!r}; expected 'auto', None or a minimum word "
-                                  f"count of at least 1; fix: pass 'auto' (the default), None or 4")
+    check_anchor_sentences(anchor_sentences)  # before any work
     if engine == "ray":
-        if anchor_sentences not in ("auto", None):
-            raise HubstitchValueError("anchor_sentences is not supported on Ray yet; fix: fit locally "
-                                      "(engine='local'), or split the texts into a sentence dataset first")
-        if anchor_sentences == "auto":
-            logger.info("anchor sentences: none (not on Ray; a local fit adds them to document anchors)")
         return fit_on_ray(source, target, anchors, n=n, selection=selection, holdout=holdout, seed=seed,
                           method=method, settings=ray or RaySettings(batch_size=batch_size), progress=progress,
-                          unpaired=unpaired, latents_out=latents_out, **options)
+                          unpaired=unpaired, latents_out=latents_out, anchor_sentences=anchor_sentences, **options)
     if engine != "local":
         raise HubstitchValueError(f"engine={engine!r}; expected 'local' or 'ray'; fix: pass one of those")
     pools = None if unpaired is None else encode_unpaired(source, target, unpaired, cache, batch_size, progress)
@@ -110,13 +102,10 @@ def fit_from_encoders(source: Encoder, target: Encoder, anchors: AnchorSet | Non
     if selection in ("kmeans", "farthest"):
         features = encode_set(source, pool, "source", cache, batch_size, progress)
     chosen = pool.select(n, seed=seed, selection=selection, features=features)
-    if anchor_sentences == "auto" and pools is None:
-        expanded, why = auto_sentences(chosen, seed=seed)
-        logger.info("anchor sentences: %s (%s)", "added" if expanded is not None else "none", why)
-        if expanded is not None:
-            chosen, features = expanded, None
-    elif anchor_sentences not in ("auto", None):
-        chosen, features = with_sentences(chosen, anchor_sentences), None
+    expanded = expand_anchors(chosen, None if anchor_sentences == "auto" and pools is not None else anchor_sentences,
+                              seed=seed)
+    if expanded is not chosen:
+        chosen, features = expanded, None
     if features is not None:
         position = {row: i for i, row in enumerate(pool.rows())}
         source_latents = features[[position[row] for row in chosen.rows()]]

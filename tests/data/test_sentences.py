@@ -87,13 +87,12 @@ def test_sentences_of_two_columns_are_refused(tmp_path):
         with_sentences(AnchorSet.load(str(path), source_column="en"), min_words=0)
 
 
-def test_sentence_anchors_on_ray_are_refused_before_any_work(articles):
+def test_a_bad_anchor_sentences_setting_is_refused_before_any_work(articles):
     from hubstitch.data.workflow import fit_from_encoders
 
-    with pytest.raises(HubstitchValueError, match="anchor_sentences is not supported on Ray yet; fix: fit locally"):
-        fit_from_encoders(None, None, articles, engine="ray", anchor_sentences=4)
-    with pytest.raises(HubstitchValueError, match="anchor_sentences='yes'; expected 'auto', None or a minimum word"):
-        fit_from_encoders(None, None, articles, anchor_sentences="yes")
+    for engine in ("local", "ray"):
+        with pytest.raises(HubstitchValueError, match="anchor_sentences='yes'; expected 'auto', None or a minimum"):
+            fit_from_encoders(None, None, articles, anchor_sentences="yes", engine=engine)
 
 
 @pytest.mark.slow

@@ -70,6 +70,24 @@ def test_a_streamed_fit_on_ray_equals_the_local_fit(ray_address, encoders, tmp_p
 
 
 @pytest.mark.slow
+def test_document_anchors_get_their_sentences_on_ray_as_locally(ray_address, encoders, tmp_path, seed):
+    """The default (`anchor_sentences="auto"`) splits document anchors into sentences on either engine, alike."""
+    source, target = encoders
+    rng = np.random.default_rng(seed)
+    documents = [". ".join(" ".join(rng.choice(WORDS, size=int(rng.integers(4, 9)))) for _ in range(3)) + "."
+                 for _ in range(120)]
+    path = tmp_path / "documents.jsonl"
+    path.write_text("".join(json.dumps({"text": d}) + "\n" for d in documents))
+    anchors = AnchorSet.load(str(path), source_column="text")
+    local = fit_from_encoders(source, target, anchors, n=80, holdout=30, method="orthogonal", progress=False)
+    on_ray = fit_from_encoders(source, target, anchors, n=80, holdout=30, method="orthogonal", progress=False,
+                               engine="ray", ray=TWO)
+    assert local.config.anchors.sentences == on_ray.config.anchors.sentences == 4
+    assert local.config.n_anchors == on_ray.config.n_anchors == 80 * 4  # each document and its three sentences
+    _same_translator(on_ray, local, source, atol=1e-5, seed=seed)
+
+
+@pytest.mark.slow
 def test_a_fit_that_needs_rows_gathers_them_up_to_a_bound(ray_address, encoders, tmp_path, monkeypatch):
     source, target = encoders
     anchors = AnchorSet.load(str(_anchor_file(tmp_path, 200, seed=3)), source_column="text")
