@@ -97,6 +97,10 @@ def emit_translator_summary(summary: dict[str, Any], fmt: str) -> None:
              *[f"{side}: {summary[side]['model_id']} @ {summary[side]['revision']}" for side in ("source", "target")
                if side in summary],
              f"anchors: {summary['n_anchors']}  held-out: {summary.get('n_heldout') or 0}"]
+    sentences = (summary.get("anchors") or {}).get("sentences")
+    if sentences:
+        lines[-1] += (f"  (the anchor texts and their sentences of {sentences}+ words; --no-anchor-sentences: "
+                      f"texts only)")
     for name, value in (summary.get("heldout") or {}).items():
         lines.append(f"  {name:<11}{value:.4f}")
     if "reload_identical" in summary:

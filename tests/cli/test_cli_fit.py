@@ -132,6 +132,8 @@ def test_fit_with_anchor_sentences_fits_on_every_sentence_of_the_chosen_texts(ti
         assert config.anchors.sentences == (4 if n_anchors == 80 else None)
         assert ("each text followed by its sentences of 4+ words" in (out / "README.md").read_text()) == (
             n_anchors == 80)
+    text = _run(*base[:-2], "--out", tmp_path / "text", cache=tmp_path / "cache")
+    assert "anchors: 80  held-out: 10  (the anchor texts and their sentences of 4+ words" in text.stdout, text.stderr
     refused = _run(*base, "--target-column", "tr", "--anchor-sentences", "--out", tmp_path / "t2",
                    cache=tmp_path / "cache")
     assert refused.returncode != 0 and one_error_line(refused.stderr)
