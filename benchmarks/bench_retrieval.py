@@ -52,12 +52,9 @@ QUOTED = [
 
 
 def _split_titles(texts: list[str]) -> tuple[list[str], list[str]]:
-    titles, bodies = [], []
-    for text in texts:
-        title, _, body = text.partition("\n")
-        titles.append(title.strip())
-        bodies.append(body.strip() or title.strip())
-    return titles, bodies
+    from hubstitch.shelf.datasets import body, title
+
+    return [title(t) for t in texts], [body(t) or title(t) for t in texts]
 
 
 def text_latents(shelf_data, cache) -> dict:

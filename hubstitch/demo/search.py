@@ -37,12 +37,12 @@ class DemoSearch:
 
     def _articles(self) -> tuple[list[str], list[str], torch.Tensor]:
         from ..data.anchors import AnchorSet
-        from ..shelf.datasets import install_datasets
+        from ..shelf.datasets import body, install_datasets, title
 
         folder = install_datasets(["bbc_news"], self.stages.datasets_dir)["bbc_news"]
         texts = AnchorSet.load(str(folder), source_column="text").source_items()
-        titles = [t.partition("\n")[0].strip() for t in texts]
-        bodies = [(t.partition("\n")[2].strip() or t)[:BODY_CHARS] for t in texts]
+        titles = [title(t) for t in texts]
+        bodies = [(body(t) or t)[:BODY_CHARS] for t in texts]
         return titles, bodies, torch.randperm(len(texts), generator=torch.Generator().manual_seed(self.seed))
 
     def parts(self) -> dict[str, Any]:

@@ -113,6 +113,11 @@ def title(article: str) -> str:
     return article.partition("\n")[0].strip()
 
 
+def body(article: str) -> str:
+    """An article's body: everything after its title line (empty for a one-line article)."""
+    return article.partition("\n")[2].strip()
+
+
 def lead(article: str, words: int = LEAD_WORDS) -> str:
     """An article's lead: the first sentence of its body (after the title line), at most `words` words.
 
@@ -122,8 +127,8 @@ def lead(article: str, words: int = LEAD_WORDS) -> str:
     """
     from ..data.sentences import split_sentences
 
-    body = " ".join(article.partition("\n")[2].split())
-    return " ".join((split_sentences(body, min_words=1) or [""])[0].split()[:words])
+    text = " ".join(body(article).split())
+    return " ".join((split_sentences(text, min_words=1) or [""])[0].split()[:words])
 
 
 def build_spoken_bbc(folder: Path, bbc_folder: Path, part: str = "title") -> Path:
