@@ -280,5 +280,5 @@ def test_the_commit_deletes_the_files_of_a_retried_tasks_first_try(tmp_path):
     assert sorted(set(table["x"].to_pylist())) == [0.0, 2.0] and table.num_rows == 10
     kept = {path.name for path in (staged / "data").iterdir()}
     referenced = {f.path for fragment in lance.dataset(str(staged)).get_fragments()
-                  for f in fragment.metadata.data_files()}
+                  for f in fragment.metadata.files}
     assert kept == {name.rsplit("/", 1)[-1] for name in referenced} and len(kept) == 2 and kept < files
