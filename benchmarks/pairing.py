@@ -1,10 +1,10 @@
 """Sections of bench_stitching.py on few, no or shifted anchors (BBC News, MiniLM <-> MPNet, both directions).
 
 - `bootstrap_rows`: 16 random seed pairs plus unpaired pools of training articles, the pools overlapping (1,000
-  articles drawn for each side from the same 1,319, so most but not all are in both) or disjoint (the 1,319 split
-  in two halves); the pseudo-anchors' precision where the pairing is known.
+  articles drawn for each side from the same 1,320 training articles left after the 16 seeds, so most but not all are
+  in both) or disjoint (the 1,320 split in two halves); the pseudo-anchors' precision where the pairing is known.
 - `zero_anchor_rows`: `fit_unsupervised` on the 1,336 training articles of each side, shuffled: top-1 retrieval of
-  the held-out articles (translated source article -> its own target article among all 890), beside 16 random
+  the held-out articles (translated source article -> its own target article among all 889), beside 16 random
   anchors alone and 16 anchors + the same pools.
 - `class_shift_rows`: anchors drawn from three classes only; stitched accuracy on the test articles of the two
   held-out classes and on all; each draw holds out another pair of classes; the same anchor articles whole and
