@@ -75,6 +75,10 @@ def _cmd_fit(args: argparse.Namespace) -> None:
                     AnchorSet.load(args.unpaired_target, source_column=args.target_column or args.source_column,
                                    **common))
     options: dict[str, Any] = {} if args.alpha is None else {"alpha": args.alpha}
+    if args.target_reference:  # read like --unpaired-target, or from --target-reference-column
+        options["target_reference"] = AnchorSet.load(
+            args.target_reference, source_column=args.target_reference_column or args.target_column
+            or args.source_column, **common)
     holdout = int(args.holdout) if args.holdout >= 1 else args.holdout
     ray = ray_settings(args, args.batch_size)
     if args.latents_out is not None and ray is None:
@@ -191,6 +195,13 @@ def register(sub) -> None:
                      help="number of anchors (default: all but the held-out part)")
     fit.add_argument("--selection", choices=["random", "stratified", "kmeans", "farthest"], default="random",
                      help="how the n anchors are chosen from the dataset")
+    fit.add_argument("--target-reference", default=None, metavar="DATASET",
+                     help="items of the domain your decoder was trained on (e.g. a text head's own training "
+                          "texts), read by the target encoder: the target anchors are moved to their mean, so the "
+                          "outputs land where that decoder reads (image captions as anchors, a head trained on "
+                          "product descriptions). Only when both describe the same kind of content")
+    fit.add_argument("--target-reference-column", default=None, metavar="C",
+                     help="the --target-reference column (default: --target-column, else --source-column)")
     sentences = fit.add_mutually_exclusive_group()
     sentences.add_argument("--anchor-sentences", type=positive_int, nargs="?", const=4, default=None,
                            metavar="MIN_WORDS",

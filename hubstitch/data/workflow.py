@@ -66,7 +66,8 @@ def fit_from_encoders(source: Encoder, target: Encoder, anchors: AnchorSet | Non
                       cache: LatentCache | None = None, batch_size: int = 32, progress: bool = True,
                       unpaired: AnchorSet | tuple[AnchorSet, AnchorSet] | None = None, engine: str = "local",
                       ray: RaySettings | None = None, latents_out: str | Path | None = None,
-                      anchor_sentences: int | str | None = "auto", **options: Any) -> Translator:
+                      anchor_sentences: int | str | None = "auto", target_reference: AnchorSet | None = None,
+                      **options: Any) -> Translator:
     """Split off `holdout`, select `n` anchors by `selection`, encode both sides (cached), fit and evaluate.
 
     With `anchor_sentences` (a minimum word count, e.g. 4), each chosen text anchor is followed by its sentences
@@ -74,12 +75,21 @@ def fit_from_encoders(source: Encoder, target: Encoder, anchors: AnchorSet | Non
     whole. The default ``"auto"`` does so where it applies and helps (`auto_sentences`: one text column of
     documents; not with unpaired pools); ``None`` fits on the whole texts only.
 
+    With `target_reference` (items of the domain the decoder downstream was trained on, read by the target encoder
+    from their source column), the target anchors are moved to that domain's mean (`fit_translator`).
+
     With `unpaired` pools (`encode_unpaired`), the anchors are seeds that pseudo-anchors grow from; with
     `anchors=None` as well, the fit is unsupervised (`hubstitch.fit_unsupervised`; ``auto`` then means
     ``orthogonal``). With ``engine="ray"`` the encoding runs on a Ray cluster (`fit_on_ray`).
     """
     check_anchor_sentences(anchor_sentences)  # before any work
+    if target_reference is not None and not isinstance(target_reference, AnchorSet):
+        raise HubstitchValueError(f"target_reference is a {type(target_reference).__name__}; expected an AnchorSet "
+                                  f"(its source column read by the target encoder); fix: load it with AnchorSet.load")
     if engine == "ray":
+        if target_reference is not None:
+            raise HubstitchValueError("target_reference is not supported on Ray yet; fix: fit locally "
+                                      "(engine='local')")
         return fit_on_ray(source, target, anchors, n=n, selection=selection, holdout=holdout, seed=seed,
                           method=method, settings=ray or RaySettings(batch_size=batch_size), progress=progress,
                           unpaired=unpaired, latents_out=latents_out, anchor_sentences=anchor_sentences, **options)
@@ -112,6 +122,8 @@ def fit_from_encoders(source: Encoder, target: Encoder, anchors: AnchorSet | Non
     else:
         source_latents = encode_set(source, chosen, "source", cache, batch_size, progress)
     target_latents = encode_set(target, chosen, "target", cache, batch_size, progress)
+    if target_reference is not None:
+        options["target_reference"] = encode_set(target, target_reference, "source", cache, batch_size, progress)
     eval_source = eval_target = None
     if heldout is not None:
         eval_source = encode_set(source, heldout, "source", cache, batch_size, progress)

@@ -41,6 +41,7 @@ class AnchorProvenance:
     fingerprint: str | None = None
     sentences: int | None = None  # each anchor row was followed by its sentences of at least this many words
     sentence_budget: int | None = None  # ... by a seeded subset of them, to this many rows in all
+    target_reference: int | None = None  # target anchors moved to the mean of this many reference items
 
 
 @dataclass

@@ -99,7 +99,7 @@ def fit_translator(source, target, method: str = "auto", *, holdout: float | int
                    target_ref: LatentSpaceRef | dict | str | None = None,
                    anchors: AnchorProvenance | dict | None = None, folds: int = 5,
                    candidates: list[tuple[str, dict[str, Any]]] | None = None, unpaired_source=None,
-                   unpaired_target=None, **options: Any) -> Translator:
+                   unpaired_target=None, target_reference=None, **options: Any) -> Translator:
     """Fit a translator from `source` latents (n, d_s) to parallel `target` latents (n, d_t).
 
     Args:
@@ -114,6 +114,13 @@ def fit_translator(source, target, method: str = "auto", *, holdout: float | int
             are recorded in ``config.pairing``. ``auto`` then means ``orthogonal``, the map the loop itself fits:
             cross-validation on pseudo-anchors rewards fitting their noise (BBC News, 16 seeds + disjoint pools:
             orthogonal 0.961 / 0.984 of native, auto 0.944 / 0.955).
+        target_reference: target-space latents (m, d_t) of items from the domain the decoder downstream was
+            trained on (a head's own training texts), when the anchors' target side is another kind of item of the
+            same content (image captions beside product descriptions). The target anchors (and held-out targets)
+            are moved so that their mean is the reference's mean, and the translator lands its outputs where that
+            decoder reads; recorded as ``anchors.target_reference`` (the count). Fashion-MNIST image -> MiniLM text
+            head trained on descriptions: `auto` 0.89 -> 0.97 of the linear probe. Do not pass it when the
+            reference differs in content (other classes): the shift then moves every output off.
         source_ref, target_ref: which encoder each side comes from (a Hub id, a dict or a `LatentSpaceRef`).
         anchors: provenance of the anchor set (`AnchorProvenance` or dict).
         options: method options, e.g. ``alpha=10.0``, ``isotropic_scale=True``, ``source_preprocessing="center"``.
@@ -127,6 +134,20 @@ def fit_translator(source, target, method: str = "auto", *, holdout: float | int
         if eval_x is not None:
             raise HubstitchValueError("holdout and eval_source/eval_target both given; fix: use one of them")
         x, y, eval_x, eval_y = _split_holdout(x, y, holdout, seed)
+    reference = None
+    if target_reference is not None:
+        if unpaired_source is not None or unpaired_target is not None:
+            raise HubstitchValueError("target_reference with unpaired pools is not supported; fix: pass one of them")
+        reference = as_latents(target_reference, "target reference")
+        check_width(reference, y.shape[1], "target reference")
+        if reference.shape[0] < 2:
+            raise AnchorCountError(f"target_reference has {reference.shape[0]} row(s); expected at least 2 to take "
+                                   f"a mean from; fix: pass more reference items")
+        shift = reference.mean(dim=0).to(y.dtype) - y.mean(dim=0)
+        y = y + shift
+        eval_y = None if eval_y is None else eval_y + shift.to(eval_y.dtype)
+        logger.info("target anchors moved by %.4g (norm) to the mean of %d reference items", float(shift.norm()),
+                    reference.shape[0])
     pairing, pseudo = None, None
     if unpaired_source is not None or unpaired_target is not None:
         x, y, pairing, pseudo = _with_pseudo_anchors(x, y, unpaired_source, unpaired_target)
@@ -134,6 +155,8 @@ def fit_translator(source, target, method: str = "auto", *, holdout: float | int
     translator = _fit_pairs(x, y, method, seed, folds, candidates, options, source_ref, target_ref, anchors,
                             pairing)
     translator.pseudo_anchor_index = pseudo
+    if reference is not None:
+        translator.config.anchors.target_reference = int(reference.shape[0])
     _record_metrics(translator, eval_x, eval_y)
     return translator
 

@@ -66,6 +66,22 @@ def test_fit_cross_modal_image_to_text_with_paired_columns(tiny, tmp_path):
     config = Translator.from_pretrained(tmp_path / "t").config
     assert (config.source.modality, config.target.modality) == ("image", "text")
     assert config.anchors.columns == ["image", "caption"] and config.anchors.selection == "kmeans"
+    assert config.anchors.target_reference is None
+    # the head downstream was trained on descriptions: --target-reference moves the caption anchors to their mean
+    descriptions = tmp_path / "descriptions.jsonl"
+    descriptions.write_text("".join(json.dumps({"description": f"a {w} in the shop, size {i}"}) + "\n"
+                                    for i, w in enumerate(["cat", "dog", "cat", "dog", "cat"])))
+    base = ("fit", f"{tiny['clip']}:image", tiny["bert"], "--anchors", tmp_path / "pairs.jsonl", "--source-column",
+            "image", "--target-column", "caption", "--method", "orthogonal", "--holdout", 6, "--target-reference",
+            descriptions)
+    moved = _run(*base, "--target-reference-column", "description", "--out", tmp_path / "moved",
+                 cache=tmp_path / "cache")
+    assert moved.returncode == 0, moved.stderr
+    assert Translator.from_pretrained(tmp_path / "moved").config.anchors.target_reference == 5
+    assert "moved to the mean of 5 reference items" in (tmp_path / "moved" / "README.md").read_text()
+    wrong_column = _run(*base, "--out", tmp_path / "wrong", cache=tmp_path / "cache")  # reads 'caption': absent
+    assert wrong_column.returncode == 1 and one_error_line(wrong_column.stderr)
+    assert "['caption'] not in" in wrong_column.stderr and not (tmp_path / "wrong").exists()
 
 
 @pytest.mark.slow
