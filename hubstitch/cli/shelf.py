@@ -30,8 +30,8 @@ def _cmd_quickstart(args: argparse.Namespace) -> None:
         return
     lines = [f"stitched pipeline: {summary['out']}",
              f"  {summary['encoder']} -> translator ({summary['method']}, {summary['n_anchors']} image-caption "
-             f"anchors) -> text head trained on {summary['n_descriptions']} product descriptions in "
-             f"{summary['head_space']} space",
+             f"anchors, aimed at the descriptions' mean) -> text head trained on {summary['n_descriptions']} "
+             f"product descriptions in {summary['head_space']} space",
              f"zero-shot accuracy on {summary['n_test']} Fashion-MNIST test images: {summary['accuracy']:.3f} "
              f"(chance {summary['chance']:.2f})",
              *[f"  test image {i}: true {e['true']!r:<14} predicted {e['predicted']!r} ({e['score']:.2f})"

