@@ -29,7 +29,8 @@ logger = logging.getLogger(__name__)
 MINILM, MPNET = TEXT_ENCODERS
 ENCODERS = {"MobileNetV2 (images, ImageNet)": IMAGE_ENCODER, "all-MiniLM-L6-v2 (text)": MINILM,
             "all-mpnet-base-v2 (text)": MPNET}
-TRANSLATORS = {"MobileNetV2 -> MiniLM (Fashion-MNIST image-caption anchors)": "mobilenet-to-minilm",
+# the values name the workspace folders; "-aimed": fitted with the fashion head's descriptions as target_reference
+TRANSLATORS = {"MobileNetV2 -> MiniLM (Fashion-MNIST image-caption anchors)": "mobilenet-to-minilm-aimed",
                "MPNet -> MiniLM (product texts and captions)": "mpnet-to-minilm"}
 HEADS = {"Fashion products, MiniLM space (trained on product descriptions)": "fashion-head-minilm",
          "Fashion products, MPNet space (trained on product descriptions)": "fashion-head-mpnet",
@@ -123,19 +124,22 @@ class DemoStages:
 
         if (folder / "model.safetensors").is_file():
             return Translator.from_pretrained(folder)
-        if kind == "mobilenet-to-minilm":
+        reference = None
+        if kind == "mobilenet-to-minilm-aimed":
             images, text = self.encoder(IMAGE_ENCODER), self.encoder(MINILM)
             anchors, anchor_captions = self.fashion_anchors()
             source, target = self.encode(images, anchors.source_items()), self.encode(text, anchor_captions)
             provenance = anchors.provenance
+            # aimed at the fashion head's own domain (bench_stitching: 0.89 -> 0.97 of a linear probe)
+            reference = self.encode(text, product_descriptions()[0])
         else:
             texts = self.product_texts()
             source, target = self.encode(self.encoder(MPNET), texts), self.encode(self.encoder(MINILM), texts)
             provenance = None
-        src, tgt = (IMAGE_ENCODER, MINILM) if kind == "mobilenet-to-minilm" else (MPNET, MINILM)
+        src, tgt = (IMAGE_ENCODER, MINILM) if kind == "mobilenet-to-minilm-aimed" else (MPNET, MINILM)
         translator = fit_translator(source, target, method="auto", holdout=0.1, seed=self.seed,
                                     source_ref=self.encoder(src).ref, target_ref=self.encoder(tgt).ref,
-                                    anchors=provenance)
+                                    anchors=provenance, target_reference=reference)
         translator.save_pretrained(folder)
         return translator
 
