@@ -134,20 +134,11 @@ def fit_translator(source, target, method: str = "auto", *, holdout: float | int
         if eval_x is not None:
             raise HubstitchValueError("holdout and eval_source/eval_target both given; fix: use one of them")
         x, y, eval_x, eval_y = _split_holdout(x, y, holdout, seed)
-    reference = None
+    n_reference = None
     if target_reference is not None:
         if unpaired_source is not None or unpaired_target is not None:
             raise HubstitchValueError("target_reference with unpaired pools is not supported; fix: pass one of them")
-        reference = as_latents(target_reference, "target reference")
-        check_width(reference, y.shape[1], "target reference")
-        if reference.shape[0] < 2:
-            raise AnchorCountError(f"target_reference has {reference.shape[0]} row(s); expected at least 2 to take "
-                                   f"a mean from; fix: pass more reference items")
-        shift = reference.mean(dim=0).to(y.dtype) - y.mean(dim=0)
-        y = y + shift
-        eval_y = None if eval_y is None else eval_y + shift.to(eval_y.dtype)
-        logger.info("target anchors moved by %.4g (norm) to the mean of %d reference items", float(shift.norm()),
-                    reference.shape[0])
+        y, eval_y, n_reference = _towards_reference(y, eval_y, target_reference)
     pairing, pseudo = None, None
     if unpaired_source is not None or unpaired_target is not None:
         x, y, pairing, pseudo = _with_pseudo_anchors(x, y, unpaired_source, unpaired_target)
@@ -155,10 +146,22 @@ def fit_translator(source, target, method: str = "auto", *, holdout: float | int
     translator = _fit_pairs(x, y, method, seed, folds, candidates, options, source_ref, target_ref, anchors,
                             pairing)
     translator.pseudo_anchor_index = pseudo
-    if reference is not None:
-        translator.config.anchors.target_reference = int(reference.shape[0])
+    translator.config.anchors.target_reference = n_reference
     _record_metrics(translator, eval_x, eval_y)
     return translator
+
+
+def _towards_reference(y: torch.Tensor, eval_y: torch.Tensor | None, target_reference):
+    """(target anchors, held-out targets, reference count), both moved by the reference's mean minus the anchors'."""
+    reference = as_latents(target_reference, "target reference")
+    check_width(reference, y.shape[1], "target reference")
+    if reference.shape[0] < 2:
+        raise AnchorCountError(f"target_reference has {reference.shape[0]} row(s); expected at least 2 to take "
+                               f"a mean from; fix: pass more reference items")
+    shift = reference.mean(dim=0).to(y.dtype) - y.mean(dim=0)
+    logger.info("target anchors moved by %.4g (norm) to the mean of %d reference items", float(shift.norm()),
+                reference.shape[0])
+    return y + shift, None if eval_y is None else eval_y + shift.to(eval_y.dtype), int(reference.shape[0])
 
 
 def _with_pseudo_anchors(x: torch.Tensor, y: torch.Tensor, unpaired_source, unpaired_target):
