@@ -142,7 +142,7 @@ def class_shift_rows(bench, data: dict, draws: int) -> list[dict]:
                 if method.endswith("unpaired pools"):
                     name, options = "orthogonal", {"unpaired_source": xs[train], "unpaired_target": xt[train]}
                 if method.endswith("sentences"):
-                    name, (x, y) = "orthogonal", _with_sentences(data, pair, anchors, x, y)
+                    name, (x, y) = "orthogonal", _with_sentences(bench, data, pair, anchors, x, y)
                 translator = hubstitch.fit_translator(x, y, method=name, seed=draw, **options)
                 held_test = test[torch.isin(labels[test], held)]
                 on_held.append(_ratio(bench, head, translator(xs[held_test]), labels[held_test],
@@ -159,17 +159,15 @@ def train_sentences(bench, shelf_data, cache, data: dict) -> dict:
     """Every sentence (4+ words, as `hubstitch.data.sentences.with_sentences` splits) of the training articles,
     encoded by both models: {"owner": the article row of each sentence, model_id: latents}."""
     from hubstitch.data.anchors import AnchorSet
-    from hubstitch.data.sentences import split_sentences
+    from hubstitch.data.sentences import extra_sentences
     from hubstitch.encoders.encoder import Encoder
 
     train, _ = bench.stratified_split(data["labels"], 0.6, seed=0)
     sentences, owner = [], []
     for row in train.tolist():
-        text = data["items"][row]
-        for sentence in split_sentences(text, 4):
-            if sentence != text.strip():
-                sentences.append(sentence)
-                owner.append(row)
+        for sentence in extra_sentences(data["items"][row], 4):
+            sentences.append(sentence)
+            owner.append(row)
     articles = AnchorSet.load(str(shelf_data["bbc_news"]), source_column="text", label_column="label")
     result = {"owner": torch.tensor(owner)}
     for model_id in (bench.MINILM, bench.MPNET):
@@ -183,16 +181,13 @@ def train_sentences(bench, shelf_data, cache, data: dict) -> dict:
     return result
 
 
-def _with_sentences(data: dict, pair: str, anchors: torch.Tensor, x: torch.Tensor, y: torch.Tensor):
+def _with_sentences(bench, data: dict, pair: str, anchors: torch.Tensor, x: torch.Tensor, y: torch.Tensor):
     """The anchor articles' latents followed by their sentences' (every one: N <= 256 stays under the default's
     8,192-row budget)."""
-    sentences = data["sentences"]
-    source, target = (MODELS[name] for name in pair.split(" -> "))
+    sentences, model_of = data["sentences"], {short: model_id for model_id, short in bench.SHORT.items()}
+    source, target = (model_of[name] for name in pair.split(" -> "))
     mask = torch.isin(sentences["owner"], anchors)
     return torch.cat([x, sentences[source][mask]]), torch.cat([y, sentences[target][mask]])
-
-
-MODELS = {"MiniLM": "sentence-transformers/all-MiniLM-L6-v2", "MPNet": "sentence-transformers/all-mpnet-base-v2"}
 
 
 def sentence_rows(bench, data: dict, draws: int) -> list[dict]:
@@ -207,7 +202,7 @@ def sentence_rows(bench, data: dict, draws: int) -> list[dict]:
                     anchors = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(draw))[:n]]
                     x, y = xs[anchors], xt[anchors]
                     if with_sentences:
-                        x, y = _with_sentences(data, pair, anchors, x, y)
+                        x, y = _with_sentences(bench, data, pair, anchors, x, y)
                     translator = hubstitch.fit_translator(x, y, method="orthogonal", seed=draw)
                     ratios.append(_ratio(bench, head, translator(xs[test]), labels[test], native))
                     pairs.append(len(x))

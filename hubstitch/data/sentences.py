@@ -39,6 +39,12 @@ def split_sentences(text: str, min_words: int = 4) -> list[str]:
     return [s.strip() for s in SENTENCE_END.split(text) if len(s.split()) >= min_words]
 
 
+def extra_sentences(text: str, min_words: int = 4) -> list[str]:
+    """The sentences of `text` (`split_sentences`) besides `text` itself: none for a one-sentence text."""
+    whole = text.strip()
+    return [s for s in split_sentences(text, min_words) if s != whole]
+
+
 def with_sentences(anchors: AnchorSet, min_words: int = 4, max_items: int | None = None, seed: int = 0) -> AnchorSet:
     """Every row of `anchors` followed by its sentences (of `min_words`+ words) that differ from the whole text.
 
@@ -58,7 +64,7 @@ def with_sentences(anchors: AnchorSet, min_words: int = 4, max_items: int | None
     if not all(isinstance(t, str) for t in texts):
         raise HubstitchValueError(f"column {anchors.source_column!r} does not hold texts only; sentence anchors are "
                                   f"for text -> text fits; fix: drop --anchor-sentences")
-    pieces = [[s for s in split_sentences(text, min_words) if s != text.strip()] for text in texts]
+    pieces = [extra_sentences(text, min_words) for text in texts]
     total = sum(len(p) for p in pieces)
     kept = None
     if max_items is not None and len(texts) + total > max_items:
@@ -98,7 +104,7 @@ def auto_sentences(anchors: AnchorSet, seed: int = 0) -> tuple[AnchorSet | None,
     texts = anchors.source_items()
     if not texts or not all(isinstance(t, str) for t in texts):
         return None, f"column {anchors.source_column!r} does not hold texts only"
-    added = sum(sum(s != t.strip() for s in split_sentences(t, AUTO_MIN_WORDS)) for t in texts)
+    added = sum(len(extra_sentences(t, AUTO_MIN_WORDS)) for t in texts)
     if added < len(texts):
         return None, f"the {len(texts)} anchor texts hold {added} further sentences of {AUTO_MIN_WORDS}+ words"
     expanded = with_sentences(anchors, AUTO_MIN_WORDS, max_items=AUTO_BUDGET, seed=seed)

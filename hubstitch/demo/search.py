@@ -53,7 +53,7 @@ class DemoSearch:
             return self._parts
 
     def _build(self) -> dict[str, Any]:
-        from ..data.sentences import split_sentences
+        from ..data.sentences import extra_sentences
         from ..index import lancedb_store
         from ..pipelines.embedding import StitchedEncoder
         from ..translators.fit import fit_translator
@@ -67,7 +67,7 @@ class DemoSearch:
             translator = Translator.from_pretrained(folder)
         else:
             pairs = [titles[i] for i in anchors] + [bodies[i] for i in anchors]
-            pairs += [s for i in anchors for s in split_sentences(bodies[i]) if s != bodies[i]]
+            pairs += [s for i in anchors for s in extra_sentences(bodies[i])]
             translator = fit_translator(self.stages.encode(minilm, pairs), self.stages.encode(mpnet, pairs),
                                         method="orthogonal", holdout=0.1, seed=self.seed, source_ref=minilm.ref,
                                         target_ref=mpnet.ref)

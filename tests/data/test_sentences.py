@@ -7,7 +7,7 @@ import json
 import pytest
 
 from hubstitch.data.anchors import AnchorSet
-from hubstitch.data.sentences import auto_sentences, split_sentences, with_sentences
+from hubstitch.data.sentences import auto_sentences, extra_sentences, split_sentences, with_sentences
 from hubstitch.errors import HubstitchValueError
 
 ARTICLES = [
@@ -30,6 +30,8 @@ def test_split_sentences_keeps_those_of_enough_words():
     assert split_sentences(text, min_words=1) == ["Markets rally.", "Shares rose 3% on Monday.",
                                                   "Bonds fell sharply in late trade!"]
     assert split_sentences("no end mark at all here") == ["no end mark at all here"]
+    assert extra_sentences(" One whole sentence of words. ") == []  # a one-sentence text adds nothing
+    assert extra_sentences(text) == ["Shares rose 3% on Monday.", "Bonds fell sharply in late trade!"]
 
 
 def test_each_row_is_followed_by_its_sentences_with_its_label_and_a_new_fingerprint(articles):
