@@ -107,10 +107,10 @@ class TranslatorConfig:
                 raise ArtifactError(f"{origin}: {side}.dim is {ref.dim}; expected the encoder's width (1 or more)")
             integer(data, f"{side}_active_dim", origin, 1, ref.dim)
         anchors = sub_mapping(data, "anchors", origin, default={})
-        try:
-            provenance = AnchorProvenance(**anchors)
-        except TypeError as err:
-            raise ArtifactError(f"{origin}: field 'anchors' has an unexpected key ({err}); fix: re-save it") from None
+        recorded = {f.name for f in fields(AnchorProvenance)}
+        if set(anchors) - recorded:  # provenance is for audit only: a newer hubstitch's extra fields change no output
+            logger.warning("%s: ignoring unknown anchor provenance keys %s", origin, sorted(set(anchors) - recorded))
+        provenance = AnchorProvenance(**{k: v for k, v in anchors.items() if k in recorded})
         return cls(method=data["method"], source=source, target=target,
                    source_active_dim=data["source_active_dim"], target_active_dim=data["target_active_dim"],
                    n_anchors=integer(data, "n_anchors", origin, 1, 1 << 40), options=options,

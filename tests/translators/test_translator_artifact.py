@@ -202,6 +202,23 @@ def test_unknown_method_and_newer_format_are_refused(gen, tmp_path, change, mess
         Translator.from_pretrained(tmp_path)
 
 
+def test_unknown_provenance_keys_from_a_newer_hubstitch_are_ignored_with_a_warning(gen, tmp_path, caplog):
+    """Anchor provenance is audit only (the map is in the tensors): a key a later version records does not make the
+    translator unloadable, and it gives the same outputs; the keys are named in a warning."""
+    translator, x = _fit(gen, "orthogonal")
+    translator.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["anchors"]["paraphrases"] = 3
+    config["future_top_level"] = {"a": 1}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with caplog.at_level("WARNING", logger="hubstitch.translators.config"):
+        reloaded = Translator.from_pretrained(tmp_path)
+    assert "ignoring unknown anchor provenance keys ['paraphrases']" in caplog.text
+    assert "ignoring unknown keys ['future_top_level']" in caplog.text
+    assert reloaded.config.anchors == translator.config.anchors
+    assert torch.equal(reloaded(x), translator(x))
+
+
 def test_pickle_weights_are_never_loaded(gen, tmp_path):
     _saved(gen, tmp_path)
     (tmp_path / "model.safetensors").unlink()
