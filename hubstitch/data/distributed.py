@@ -6,6 +6,7 @@ cluster and only those reach the driver, so the bank can be as large as the clus
 local fit on the same anchors (sentence anchors included). Fits that need the rows (``auto``, ``relative``, ``mlp``;
 ``kmeans`` / ``farthest`` selection; unpaired pools) gather the latents on the driver, up to `ROWS_IN_MEMORY` pairs;
 above that they are refused, with the fix. Held-out rows (for the metrics) are gathered too, up to the same bound.
+A `target_reference` (a few of the decoder's own items) is encoded on the driver and needs a gathering method.
 
 Example:
     >>> from hubstitch.engines.ray_cluster import RaySettings  # doctest: +SKIP
@@ -44,7 +45,7 @@ def _gatherable(count: int, why: str) -> None:
 def fit_on_ray(source, target, anchors: AnchorSet | None, *, n: int | None, selection: str, holdout: float | int,
                seed: int, method: str, settings: RaySettings, progress: bool = True, unpaired: Any = None,
                latents_out: str | Path | None = None, anchor_sentences: int | str | None = "auto",
-               **options: Any) -> Translator:
+               target_reference: AnchorSet | None = None, **options: Any) -> Translator:
     """`fit_from_encoders` with the encoding on Ray; see the module docstring."""
     from ..engines.ray_anchors import encode_pairs, encode_rows
 
@@ -64,6 +65,15 @@ def fit_on_ray(source, target, anchors: AnchorSet | None, *, n: int | None, sele
     if latents_out is not None and not streamed:
         raise EngineError(f"--latents-out writes the latents of a streamed fit; method {method!r} gathers them on "
                           f"the driver instead; fix: choose 'orthogonal', 'affine' or 'linear', or drop --latents-out")
+    if target_reference is not None:
+        if streamed:  # whether a normalised target space stays one after the move needs the moved rows
+            raise EngineError(f"target_reference moves the target anchors before the fit, which needs their rows; "
+                              f"method {method!r} is fitted from streamed sums; fix: method 'auto' (or 'relative', "
+                              f"'mlp'), which gathers the rows, or engine 'local'")
+        _gatherable(len(target_reference), "the target reference")
+        logger.info("encoding %d target reference items on the driver", len(target_reference))
+        options["target_reference"] = target.encode(target_reference.source_items(), batch_size=settings.batch_size,
+                                                    progress=progress)
     recipes = EncoderRecipe.of(source), EncoderRecipe.of(target)
     with ray_cluster(settings):
         logger.info("encoding %d anchor pairs on Ray (%d workers)", len(chosen), settings.num_workers)

@@ -87,12 +87,10 @@ def fit_from_encoders(source: Encoder, target: Encoder, anchors: AnchorSet | Non
         raise HubstitchValueError(f"target_reference is a {type(target_reference).__name__}; expected an AnchorSet "
                                   f"(its source column read by the target encoder); fix: load it with AnchorSet.load")
     if engine == "ray":
-        if target_reference is not None:
-            raise HubstitchValueError("target_reference is not supported on Ray yet; fix: fit locally "
-                                      "(engine='local')")
         return fit_on_ray(source, target, anchors, n=n, selection=selection, holdout=holdout, seed=seed,
                           method=method, settings=ray or RaySettings(batch_size=batch_size), progress=progress,
-                          unpaired=unpaired, latents_out=latents_out, anchor_sentences=anchor_sentences, **options)
+                          unpaired=unpaired, latents_out=latents_out, anchor_sentences=anchor_sentences,
+                          target_reference=target_reference, **options)
     if engine != "local":
         raise HubstitchValueError(f"engine={engine!r}; expected 'local' or 'ray'; fix: pass one of those")
     pools = None if unpaired is None else encode_unpaired(source, target, unpaired, cache, batch_size, progress)

@@ -105,6 +105,28 @@ def test_a_fit_that_needs_rows_gathers_them_up_to_a_bound(ray_address, encoders,
         fit_from_encoders(source, target, anchors, selection="kmeans", method="orthogonal", engine="ray", ray=TWO)
 
 
+@pytest.mark.slow
+def test_a_target_reference_on_ray_gives_the_local_translator(ray_address, encoders, tmp_path, seed):
+    """`target_reference` with a method that gathers the rows (`auto`, the default): the reference is encoded on the
+    driver, the anchors on the cluster, and the translator is the local one; it records the reference."""
+    source, target = encoders
+    anchors = AnchorSet.load(str(_anchor_file(tmp_path, 200, seed=seed)), source_column="text")
+    rng = np.random.default_rng(seed)  # the decoder's own items: other words than the anchors' mix, another mean
+    path = tmp_path / "reference.jsonl"
+    path.write_text("".join(json.dumps({"text": " ".join(rng.choice(WORDS[:12], size=6))}) + "\n" for _ in range(40)))
+    reference = AnchorSet.load(str(path), source_column="text")
+    local = fit_from_encoders(source, target, anchors, holdout=40, progress=False, target_reference=reference)
+    on_ray = fit_from_encoders(source, target, anchors, holdout=40, progress=False, target_reference=reference,
+                               engine="ray", ray=TWO)
+    assert on_ray.config.anchors.target_reference == local.config.anchors.target_reference == 40
+    assert on_ray.config.options == local.config.options
+    _same_translator(on_ray, local, source, atol=1e-3, seed=seed)
+    plain = fit_from_encoders(source, target, anchors, holdout=40, progress=False)
+    fresh = source.encode(_sentences(32, seed=seed + 2), progress=False)
+    reference_mean = target.encode(reference.source_items(), progress=False).mean(dim=0)
+    assert (on_ray(fresh).mean(dim=0) - reference_mean).norm() < (plain(fresh).mean(dim=0) - reference_mean).norm()
+
+
 def _pair_encoder_processes() -> list:
     found = []
     for process in psutil.process_iter(["cmdline"]):
