@@ -30,7 +30,8 @@ MINILM, MPNET = TEXT_ENCODERS
 ENCODERS = {"MobileNetV2 (images, ImageNet)": IMAGE_ENCODER, "all-MiniLM-L6-v2 (text)": MINILM,
             "all-mpnet-base-v2 (text)": MPNET}
 # the values name the workspace folders; "-aimed": fitted with the fashion head's descriptions as target_reference
-TRANSLATORS = {"MobileNetV2 -> MiniLM (Fashion-MNIST image-caption anchors)": "mobilenet-to-minilm-aimed",
+IMAGE_TO_TEXT = "MobileNetV2 -> MiniLM (Fashion-MNIST image-caption anchors)"
+TRANSLATORS = {IMAGE_TO_TEXT: "mobilenet-to-minilm-aimed",
                "MPNet -> MiniLM (product texts and captions)": "mpnet-to-minilm"}
 HEADS = {"Fashion products, MiniLM space (trained on product descriptions)": "fashion-head-minilm",
          "Fashion products, MPNet space (trained on product descriptions)": "fashion-head-mpnet",
@@ -124,8 +125,8 @@ class DemoStages:
 
         if (folder / "model.safetensors").is_file():
             return Translator.from_pretrained(folder)
-        reference = None
-        if kind == "mobilenet-to-minilm-aimed":
+        reference, image_to_text = None, kind == TRANSLATORS[IMAGE_TO_TEXT]
+        if image_to_text:
             images, text = self.encoder(IMAGE_ENCODER), self.encoder(MINILM)
             anchors, anchor_captions = self.fashion_anchors()
             source, target = self.encode(images, anchors.source_items()), self.encode(text, anchor_captions)
@@ -136,7 +137,7 @@ class DemoStages:
             texts = self.product_texts()
             source, target = self.encode(self.encoder(MPNET), texts), self.encode(self.encoder(MINILM), texts)
             provenance = None
-        src, tgt = (IMAGE_ENCODER, MINILM) if kind == "mobilenet-to-minilm-aimed" else (MPNET, MINILM)
+        src, tgt = (IMAGE_ENCODER, MINILM) if image_to_text else (MPNET, MINILM)
         translator = fit_translator(source, target, method="auto", holdout=0.1, seed=self.seed,
                                     source_ref=self.encoder(src).ref, target_ref=self.encoder(tgt).ref,
                                     anchors=provenance, target_reference=reference)
