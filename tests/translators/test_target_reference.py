@@ -52,13 +52,12 @@ def test_fit_from_encoders_takes_an_anchor_set_and_refuses_the_rest_before_any_w
 
     from hubstitch import AnchorSet
     from hubstitch.data.workflow import fit_from_encoders
+    from hubstitch.engines.ray_cluster import EngineError
 
     path = tmp_path / "texts.jsonl"
     path.write_text("".join(json.dumps({"text": f"item {i}"}) + "\n" for i in range(4)))
     texts = AnchorSet.load(str(path), source_column="text")
     with pytest.raises(HubstitchValueError, match="target_reference is a Tensor; expected an AnchorSet"):
         fit_from_encoders(None, None, texts, target_reference=torch.zeros(4, 8))
-    from hubstitch.engines.ray_cluster import EngineError
-
     with pytest.raises(EngineError, match="method 'orthogonal' is fitted from streamed sums; fix: method 'auto'"):
         fit_from_encoders(None, None, texts, target_reference=texts, engine="ray", method="orthogonal", holdout=0)
