@@ -429,6 +429,9 @@ def few_anchor_figure(result: dict, plt):
             bars.setdefault("16 + their sentences (orthogonal)", []).append(split[0]["ratio"]["mean"])
         bars.setdefault("16 + overlapping pools", []).append(boot[("overlapping", "default")]["ratio"]["mean"])
         bars.setdefault("16 + disjoint pools", []).append(boot[("disjoint", "default")]["ratio"]["mean"])
+        if ("disjoint", "default, seeds + their sentences") in boot:
+            bars.setdefault("16 + their sentences + disjoint pools (default)", []).append(
+                boot[("disjoint", "default, seeds + their sentences")]["ratio"]["mean"])
         bars.setdefault("zero anchors", []).append(zero["ratio"])
         bars.setdefault("256 from 3 classes, held-out classes", []).append(
             shift["orthogonal"]["held_out_classes"]["mean"])
@@ -588,7 +591,7 @@ def main(argv: list[str] | None = None) -> int:
         "image_to_text": lambda: image_to_text(images, draws, ns=(100, 2000) if args.quick else IMAGE_NS),
         "selection": lambda: selection_comparison(text, draws),
         "latentis": lambda: latentis_side_by_side(text, draws),
-        "bootstrap": lambda: pairing.bootstrap_rows(this, text, draws),
+        "bootstrap": lambda: pairing.bootstrap_rows(this, with_sentences(), draws),
         "zero_anchors": lambda: pairing.zero_anchor_rows(this, text),
         "class_shift": lambda: pairing.class_shift_rows(this, with_sentences(), draws),
         "sentence_anchors": lambda: pairing.sentence_rows(this, with_sentences(), draws),

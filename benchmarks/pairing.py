@@ -2,7 +2,8 @@
 
 - `bootstrap_rows`: 16 random seed pairs plus unpaired pools of training articles, the pools overlapping (1,000
   articles drawn for each side from the same 1,320 training articles left after the 16 seeds, so most but not all are
-  in both) or disjoint (the 1,320 split in two halves); the pseudo-anchors' precision where the pairing is known.
+  in both) or disjoint (the 1,320 split in two halves); the pseudo-anchors' precision where the pairing is known;
+  the seeds whole, or followed by their sentences (what `fit_from_encoders` does by default with pools too).
 - `zero_anchor_rows`: `fit_unsupervised` on the 1,336 training articles of each side, shuffled: top-1 retrieval of
   the held-out articles (translated source article -> its own target article among all 889), beside 16 random
   anchors alone and 16 anchors + the same pools.
@@ -60,27 +61,32 @@ def bootstrap_rows(bench, data: dict, draws: int) -> list[dict]:
     labels, rows = data["labels"], []
     for pair, xs, xt, head, native, train, test in bench.text_pairs(data):
         for mode in ("overlapping", "disjoint"):
-            for method in ("default", "auto search"):
-                ratios, seeds_only, precisions, counts, rounds, seconds = [], [], [], [], [], []
+            for method in ("default", "default, seeds + their sentences", "auto search"):
+                ratios, seeds_only, precisions, counts, rounds, seconds, pairs = [], [], [], [], [], [], []
                 for draw in range(draws):
                     seeds, source_pool, target_pool = _pools(train, draw, mode)
+                    x, y = xs[seeds], xt[seeds]
+                    if method.endswith("sentences"):
+                        x, y = _with_sentences(bench, data, pair, seeds, x, y)
+                    pairs.append(len(x))
                     start = time.perf_counter()
                     # "default": method="auto", which means orthogonal once pools are given; "auto search": the
                     # cross-validated search run on seeds + pseudo-anchors (what 'auto' did before)
                     search = {"candidates": default_candidates(torch.cat([xs[seeds], xs[source_pool]]))} \
                         if method == "auto search" else {}
-                    translator = hubstitch.fit_translator(xs[seeds], xt[seeds], method="auto", seed=draw,
+                    translator = hubstitch.fit_translator(x, y, method="auto", seed=draw,
                                                           unpaired_source=xs[source_pool],
                                                           unpaired_target=xt[target_pool], **search)
                     seconds.append(time.perf_counter() - start)
                     ratios.append(_ratio(bench, head, translator(xs[test]), labels[test], native))
-                    plain = hubstitch.fit_translator(xs[seeds], xt[seeds], method="auto", seed=draw)
+                    plain = hubstitch.fit_translator(x, y, method="auto", seed=draw)
                     seeds_only.append(_ratio(bench, head, plain(xs[test]), labels[test], native))
                     source_rows, target_rows = translator.pseudo_anchor_index
                     precisions.append(float((source_pool[source_rows] == target_pool[target_rows]).double().mean()))
                     counts.append(len(source_rows))
                     rounds.append(len(translator.config.pairing["rounds"]))
                 rows.append({"pair": pair, "pools": mode, "method": method, "seeds": SEEDS,
+                             "seed_pairs": statistics.fmean(pairs),
                              "pool_sizes": [len(source_pool), len(target_pool)],
                              "ratio": bench.mean_std(ratios), "seeds_only_ratio": bench.mean_std(seeds_only),
                              "pseudo_anchors": statistics.fmean(counts), "precision": statistics.fmean(precisions),
@@ -218,12 +224,13 @@ def table(result: dict) -> list[str]:
         return f"{stat['mean']:.3f} ± {stat['std']:.3f}"
 
     lines = ["### 16 seed pairs + unpaired pools (BBC News; stitched / native)", "",
-             "| pair | pools | method | 16 seeds + pools | 16 seeds alone | pseudo-anchors | precision | rounds |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| pair | pools | method | 16 seeds + pools | 16 seeds alone | seed pairs | pseudo-anchors | precision | "
+             "rounds |", "|---|---|---|---|---|---|---|---|---|"]
     for r in result["bootstrap"]:
         precision = f"{r['precision']:.3f}" if r["pools"] == "overlapping" else "n/a (no item in both)"
         lines.append(f"| {r['pair']} | {r['pools']} ({r['pool_sizes'][0]} / {r['pool_sizes'][1]}) | {r['method']} | "
-                     f"{pm(r['ratio'])} | {pm(r['seeds_only_ratio'])} | {r['pseudo_anchors']:.0f} | {precision} | "
+                     f"{pm(r['ratio'])} | {pm(r['seeds_only_ratio'])} | {r.get('seed_pairs', r['seeds']):.0f} | "
+                     f"{r['pseudo_anchors']:.0f} | {precision} | "
                      f"{r['rounds']:.1f} |")
     lines += ["", "### zero anchors (`fit_unsupervised` on the training articles of each side, shuffled)", "",
               "| pair | top-1 among held-out | 16 anchors | 16 anchors + pools | stitched / native | "

@@ -208,7 +208,7 @@ def register(sub) -> None:
                            help="text -> text: follow each chosen anchor text by all its sentences of MIN_WORDS+ "
                                 "words (default 4): many more pairs from the same n texts (the held-out rows stay "
                                 "whole). Without this flag the same happens automatically for documents read by "
-                                "both encoders (4+ words, at most 8,192 rows; not with unpaired pools)")
+                                "both encoders (4+ words, at most 8,192 rows)")
     sentences.add_argument("--no-anchor-sentences", dest="anchor_sentences", action="store_const", const=0,
                            help="fit on the whole anchor texts only")
     _method_options(fit)

@@ -73,7 +73,7 @@ def fit_from_encoders(source: Encoder, target: Encoder, anchors: AnchorSet | Non
     With `anchor_sentences` (a minimum word count, e.g. 4), each chosen text anchor is followed by its sentences
     (`hubstitch.data.sentences.with_sentences`): many more pairs from the same `n` texts; the held-out rows stay
     whole. The default ``"auto"`` does so where it applies and helps (`auto_sentences`: one text column of
-    documents; not with unpaired pools); ``None`` fits on the whole texts only.
+    documents, with or without unpaired pools); ``None`` fits on the whole texts only.
 
     With `target_reference` (items of the domain the decoder downstream was trained on, read by the target encoder
     from their source column), the target anchors are moved to that domain's mean (`fit_translator`).
@@ -110,8 +110,7 @@ def fit_from_encoders(source: Encoder, target: Encoder, anchors: AnchorSet | Non
     if selection in ("kmeans", "farthest"):
         features = encode_set(source, pool, "source", cache, batch_size, progress)
     chosen = pool.select(n, seed=seed, selection=selection, features=features)
-    expanded = expand_anchors(chosen, None if anchor_sentences == "auto" and pools is not None else anchor_sentences,
-                              seed=seed)
+    expanded = expand_anchors(chosen, anchor_sentences, seed=seed)
     if expanded is not chosen:
         chosen, features = expanded, None
     if features is not None:

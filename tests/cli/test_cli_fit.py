@@ -129,8 +129,9 @@ def test_fit_with_unpaired_pools_and_without_anchors(tiny, sentences, tmp_path):
 
 def test_fit_with_anchor_sentences_fits_on_every_sentence_of_the_chosen_texts(tiny, tmp_path):
     """--anchor-sentences: the n chosen texts and their sentences are the pairs; the held-out rows stay whole; the
-    config records it; without the flag the same happens (these are documents), --no-anchor-sentences fits on the
-    whole texts; two text columns are refused with the fix."""
+    config records it; without the flag the same happens (these are documents; with unpaired pools too, the seeds
+    split and the pools whole), --no-anchor-sentences fits on the whole texts; two text columns are refused with the
+    fix."""
     rows = [{"text": f"Story {i} begins here today. The cat sat on mat {i}. The dog ran far {i % 3} times.",
              "tr": f"Geschichte {i}."} for i in range(40)]
     path = tmp_path / "stories.jsonl"
@@ -150,6 +151,13 @@ def test_fit_with_anchor_sentences_fits_on_every_sentence_of_the_chosen_texts(ti
             n_anchors == 80)
     text = _run(*base[:-2], "--out", tmp_path / "text", cache=tmp_path / "cache")
     assert "anchors: 80  held-out: 10  (the anchor texts and their sentences of 4+ words" in text.stdout, text.stderr
+    # with unpaired pools too: the seeds are the texts and their sentences, the pools stay whole texts
+    pooled = _run(*base, "--unpaired-source", path, "--unpaired-target", path, "--out", tmp_path / "pooled",
+                  cache=tmp_path / "cache")
+    assert pooled.returncode == 0, pooled.stderr
+    config = Translator.from_pretrained(tmp_path / "pooled").config
+    assert config.anchors.sentences == 4 and config.pairing["seed_pairs"] == 80
+    assert config.pairing["unpaired_source"] == config.pairing["unpaired_target"] == 40
     refused = _run(*base, "--target-column", "tr", "--anchor-sentences", "--out", tmp_path / "t2",
                    cache=tmp_path / "cache")
     assert refused.returncode != 0 and one_error_line(refused.stderr)
