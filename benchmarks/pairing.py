@@ -229,7 +229,7 @@ def table(result: dict) -> list[str]:
     for r in result["bootstrap"]:
         precision = f"{r['precision']:.3f}" if r["pools"] == "overlapping" else "n/a (no item in both)"
         lines.append(f"| {r['pair']} | {r['pools']} ({r['pool_sizes'][0]} / {r['pool_sizes'][1]}) | {r['method']} | "
-                     f"{pm(r['ratio'])} | {pm(r['seeds_only_ratio'])} | {r.get('seed_pairs', r['seeds']):.0f} | "
+                     f"{pm(r['ratio'])} | {pm(r['seeds_only_ratio'])} | {r['seed_pairs']:.0f} | "
                      f"{r['pseudo_anchors']:.0f} | {precision} | "
                      f"{r['rounds']:.1f} |")
     lines += ["", "### zero anchors (`fit_unsupervised` on the training articles of each side, shuffled)", "",
