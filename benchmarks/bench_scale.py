@@ -62,8 +62,8 @@ def one_case(engine: str, pair: str, n: int) -> dict:
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from hubstitch import AnchorSet, Encoder
-    from hubstitch.data.workflow import fit_from_encoders
     from hubstitch.engines.ray_cluster import RaySettings
+    from hubstitch.workflows.fit import fit_from_encoders
 
     source_id, target_id, layer, max_length = PAIRS[pair]
     source, target = Encoder.from_pretrained(source_id), Encoder.from_pretrained(target_id, layer=layer)

@@ -84,8 +84,8 @@ def cold_vs_warm(texts: list[str]) -> dict:
 
     from hubstitch.data.anchors import AnchorSet
     from hubstitch.data.latent_cache import LatentCache
-    from hubstitch.data.workflow import fit_from_encoders
     from hubstitch.encoders.encoder import Encoder
+    from hubstitch.workflows.fit import fit_from_encoders
 
     with tempfile.TemporaryDirectory() as tmp:
         Dataset.from_dict({"text": texts}).save_to_disk(f"{tmp}/data")

@@ -34,9 +34,10 @@ _LAZY = {  # name -> the module that defines it, imported on first use
     "fit_translator_from_statistics": "translators.fit", "Translator": "translators.translator",
     "fit_unsupervised": "translators.unsupervised",
     "Encoder": "encoders.encoder", "AnchorSet": "data.anchors", "ClassifierHead": "heads.head",
-    "LatentCache": "data.latent_cache", "head_from_classifier": "heads.splice", "fit_from_encoders": "data.workflow",
+    "LatentCache": "data.latent_cache", "head_from_classifier": "heads.splice", "fit_from_encoders": "workflows.fit",
     "StitchedPipeline": "pipelines.pipeline", "fit_relative_head": "heads.relative",
-    "StitchedEncoder": "pipelines.embedding", "RaySettings": "engines.ray_cluster",
+    "StitchedEncoder": "pipelines.embedding", "RaySettings": "engines.ray_cluster", "Decoder": "decoders.decoder",
+    "fit_sequence_translator": "translators.sequence",
 }
 
 

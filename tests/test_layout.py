@@ -2,6 +2,8 @@
 
 - ``math/`` imports only the standard library, torch, numpy, itself and `hubstitch.errors`;
 - no library wing imports a face (``shelf/``, ``demo/``, ``cli/``); the faces may import everything;
+- the orchestration (``workflows/``: `fit_from_encoders`, the Ray dispatch) sits above ``data/``, ``translators/``,
+  ``engines/`` and the other library wings: none of them imports it, and ``data/`` never reaches into ``engines/``;
 - no module imports the package facade (``hubstitch/__init__.py``), the wings depend on each other without a cycle,
   and no two modules import each other at import time;
 - every wing is packaged, and the public API imports from ``hubstitch`` without pulling transformers or datasets.
@@ -19,6 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 FACES = ("shelf", "demo", "cli")
+ORCHESTRATION = "workflows"
 MATH_ALLOWED = {"torch", "numpy"}
 
 
@@ -115,6 +118,11 @@ def wall_violations(package: Path) -> list[str]:
             theirs = wing(target)
             if own not in FACES and module != top and theirs in FACES:
                 problems.append(f"{module}:{line} imports {target}: library wings never import {'/, '.join(FACES)}/")
+            if own not in (*FACES, ORCHESTRATION) and module != top and theirs == ORCHESTRATION:
+                problems.append(f"{module}:{line} imports {target}: only the faces import the orchestration "
+                                f"({ORCHESTRATION}/)")
+            if own == "data" and theirs == "engines":
+                problems.append(f"{module}:{line} imports {target}: data/ never reaches into engines/")
             if module != top and theirs != own:
                 wing_graph.setdefault(own, set()).add(theirs)
             parent = module.startswith(target + ".")  # a package is imported before its modules anyway
@@ -133,7 +141,7 @@ def test_the_walls_hold():
 
 def test_the_checker_finds_planted_violations(tmp_path):
     pkg = tmp_path / "hubstitch"
-    for folder in ("math", "translators", "hub", "shelf"):
+    for folder in ("math", "translators", "hub", "shelf", "data", "engines", "workflows"):
         (pkg / folder).mkdir(parents=True)
         (pkg / folder / "__init__.py").write_text("")
     (pkg / "__init__.py").write_text("from .translators.fit import fit\n")
@@ -143,14 +151,21 @@ def test_the_checker_finds_planted_violations(tmp_path):
     (pkg / "translators" / "fit.py").write_text("from ..hub import client\n\n\ndef g():\n"
                                                 "    from ..shelf.models import SHELF\n")
     (pkg / "hub" / "client.py").write_text("from ..translators import fit\nfrom .. import errors\nimport hubstitch\n")
-    (pkg / "shelf" / "models.py").write_text("from ..translators.fit import fit\n")
+    (pkg / "shelf" / "models.py").write_text("from ..translators.fit import fit\nfrom ..workflows import run\n")
+    (pkg / "data" / "workflow.py").write_text("def f():\n    from ..engines.ray import go\n"
+                                              "    from ..workflows.fit import fit_from_encoders\n")
+    (pkg / "workflows" / "fit.py").write_text("from ..translators import fit\nfrom ..engines import ray\n")
     problems = "\n".join(wall_violations(pkg))
     assert "hubstitch.math.other:2 imports transformers" in problems  # a lazy import counts too
     assert "hubstitch.math.ok" not in problems
     assert "hubstitch.translators.fit:5 imports hubstitch.shelf.models" in problems
     assert "hubstitch.shelf.models" not in problems.replace("imports hubstitch.shelf.models", "")  # faces may import
     assert "hubstitch.hub.client:3 imports the package facade hubstitch" in problems
-    assert "wings depend on each other in a cycle: hub -> translators -> hub" in problems
+    assert "hubstitch.data.workflow:2 imports hubstitch.engines.ray: data/ never reaches into engines/" in problems
+    assert "hubstitch.data.workflow:3 imports hubstitch.workflows.fit: only the faces import" in problems
+    assert not any(p.startswith("hubstitch.workflows.fit:") for p in problems.splitlines())  # it may import both
+    assert ("wings depend on each other in a cycle: hub -> translators -> hub" in problems
+            or "wings depend on each other in a cycle: translators -> hub -> translators" in problems)
     assert "modules import each other at import time: hubstitch.hub.client -> hubstitch.translators.fit" in problems
 
 

@@ -153,3 +153,45 @@ def clips(n: int, seed: int = 0, rate: int = 16000) -> list[tuple[np.ndarray, in
         wave = 0.5 * np.sin(2 * np.pi * gen.uniform(100, 900) * t) + 0.05 * gen.standard_normal(t.size)
         out.append((wave.astype(np.float32), rate))
     return out
+
+
+WHISPER_WORDS = ["the", "cat", "dog", "news", "sport", "money", "world", "hello", "today", "and"]
+
+
+def whisper_generator(folder: Path, d_model: int = 16, seed: int = 0) -> Path:
+    """A tiny random Whisper that generates: encoder, decoder, a word-level tokenizer with Whisper's special tokens,
+    and a generation config with Whisper's fields (English-only: start, no-timestamps)."""
+    import json
+
+    import torch
+    import transformers as tf
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    # Whisper's layout: text tokens first, then the special tokens, the no-timestamps token last (transformers'
+    # Whisper generation reads every id above it as a timestamp)
+    special = ["<|endoftext|>", "<|startoftranscript|>", "<|transcribe|>", "<|translate|>", "<|startofprev|>",
+               "<|notimestamps|>"]
+    vocab = {token: i for i, token in enumerate(WHISPER_WORDS + special)}
+    end, start, no_timestamps = vocab["<|endoftext|>"], vocab["<|startoftranscript|>"], vocab["<|notimestamps|>"]
+    never = [vocab[token] for token in special[1:]]  # generation emits words or the end, as a trained one does
+    torch.manual_seed(seed)
+    config = tf.WhisperConfig(vocab_size=len(vocab), d_model=d_model, encoder_layers=1, decoder_layers=1,
+                              encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32,
+                              decoder_ffn_dim=32, num_mel_bins=80, max_source_positions=1500,
+                              max_target_positions=24, pad_token_id=end, bos_token_id=end, eos_token_id=end,
+                              decoder_start_token_id=start, suppress_tokens=never, begin_suppress_tokens=[end])
+    model = tf.WhisperForConditionalGeneration(config).eval()
+    model.generation_config = tf.GenerationConfig(
+        decoder_start_token_id=start, eos_token_id=end, pad_token_id=end, bos_token_id=end, max_length=24,
+        is_multilingual=False, no_timestamps_token_id=no_timestamps, prev_sot_token_id=vocab["<|startofprev|>"],
+        suppress_tokens=never, begin_suppress_tokens=[end], return_timestamps=False)
+    model.save_pretrained(folder)
+    tf.WhisperFeatureExtractor(feature_size=80).save_pretrained(folder)
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<|endoftext|>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.add_special_tokens(special)
+    tokenizer.save(str(folder / "tokenizer.json"))
+    (folder / "tokenizer_config.json").write_text(json.dumps(
+        {"tokenizer_class": "PreTrainedTokenizerFast", "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>",
+         "unk_token": "<|endoftext|>"}))
+    return folder

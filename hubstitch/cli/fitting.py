@@ -56,7 +56,7 @@ def _cmd_fit_latents(args: argparse.Namespace) -> None:
 
 def _cmd_fit(args: argparse.Namespace) -> None:
     from ..data.anchors import AnchorSet
-    from ..data.workflow import fit_from_encoders
+    from ..workflows.fit import fit_from_encoders
 
     if args.anchors is None and not (args.unpaired_source and args.unpaired_target):
         raise HubstitchValueError("hubstitch fit needs --anchors, or --unpaired-source and --unpaired-target (or "
@@ -100,7 +100,7 @@ def _cmd_fit(args: argparse.Namespace) -> None:
 
 def _cmd_train_head(args: argparse.Namespace) -> None:
     from ..data.anchors import AnchorSet
-    from ..data.workflow import encode_set
+    from ..data.encoding import encode_set
     from ..heads.head import ClassifierHead
 
     column = args.text_column or args.image_column or args.audio_column

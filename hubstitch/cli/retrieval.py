@@ -124,7 +124,7 @@ def _cmd_index_migrate(args: argparse.Namespace) -> None:
 
 def _cmd_gate(args: argparse.Namespace) -> int:
     from ..data.anchors import AnchorSet
-    from ..data.workflow import encode_set
+    from ..data.encoding import encode_set
     from ..metrics import relevance
     from ..translators.translator import Translator
 

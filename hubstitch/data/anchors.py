@@ -198,6 +198,13 @@ class AnchorSet:
         data = self.dataset.select(rows) if self.indices is not None else self.dataset
         return list(data[column])
 
+    def column(self, name: str) -> list[Any]:
+        """The values of column `name` for these rows (a transcript column, say), refused where it is missing."""
+        if name not in self.dataset.column_names:
+            raise DatasetError(f"column {name!r} is not in the anchors; they have {self.dataset.column_names}; fix: "
+                               f"pass one of those")
+        return self._column(name)
+
     def source_items(self) -> list[Any]:
         return self._column(self.source_column)
 

@@ -30,7 +30,7 @@ from ..errors import HubstitchValueError, UnknownMethodError
 from ..hub.files import MODEL_PATTERNS, ResolvedRepo, resolve, split_revision
 from ..spaces import LatentSpaceRef
 from .audio import AUDIO_FAMILIES, audio_batch, check_length, single_clips, to_waveform
-from .pooling import CNN_FAMILIES, check_pooling, default_pooling, pool
+from .pooling import CNN_FAMILIES, SEQUENCE_POOLING, check_pooling, default_pooling, pool
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def _to_image(item: Any, index: int):
 
 
 @contextmanager
-def _quiet_transformers() -> Iterator[None]:
+def quiet_transformers() -> Iterator[None]:
     """transformers' warnings off for one call (the level is restored after it)."""
     from transformers.utils import logging as transformers_logging
 
@@ -228,7 +228,7 @@ class Encoder:
         check_pooling(pooling)
         processor = cls._processor(resolved.name, folder, modality)
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        with _quiet_transformers():  # its LOAD REPORT lists the classifier a base model drops on purpose
+        with quiet_transformers():  # its LOAD REPORT lists the classifier a base model drops on purpose
             model = AutoModel.from_pretrained(folder, trust_remote_code=trust_remote_code,
                                               dtype=dtype or torch.float32, local_files_only=True,
                                               use_safetensors=True).to(device)
@@ -331,6 +331,62 @@ class Encoder:
         for i, clip in enumerate(clips):
             check_length(clip, start + i, rate, self.family)
         return clips
+
+    @property
+    def frames_ref(self) -> LatentSpaceRef:
+        """The space of this encoder's frame sequences (`encode_frames`): its `ref` with pooling ``"none"``."""
+        from dataclasses import replace
+
+        return replace(self.ref, pooling=SEQUENCE_POOLING, normalization=None)
+
+    @torch.inference_mode()
+    def _states(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The encoder's hidden states at its layer, one vector per frame, and the mask of frames that carry audio."""
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        frame_mask = batch.pop("frame_mask")
+        layer = self.ref.layer if self.ref.layer is not None else -1
+        out = self.model(**batch, output_hidden_states=layer != -1)
+        states = out.last_hidden_state if layer == -1 else out.hidden_states[layer]
+        return states.float().cpu(), frame_mask.cpu()
+
+    def encode_frames(self, items: Any, batch_size: int = 8,
+                      progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encode audio `items` to their frame sequences: states (n, frames, dim), float32, every frame the encoder
+        gives (Whisper: 1,500, the padding included, as its decoder reads them), and a mask (n, frames), 1 where a
+        frame carries the clip. Clips of different lengths are padded to the longest where the encoder allows it.
+
+        Example:
+            >>> states, mask = encoder.encode_frames(["clip.wav"])  # doctest: +SKIP
+            >>> states.shape, int(mask.sum())  # doctest: +SKIP
+            (torch.Size([1, 1500, 384]), 151)
+        """
+        if self.modality != "audio":
+            raise EncoderError(f"{self.ref.model_id} is a {self.modality} encoder; frame sequences come from audio "
+                               f"encoders; fix: use encode() for one vector per item")
+        if isinstance(items, np.ndarray):
+            raise EncoderError(f"a bare array of shape {items.shape} was passed to an audio encoder; its sampling "
+                               f"rate is unknown; fix: pass (array, sampling_rate), or a list of such pairs")
+        items = [items] if is_single_item(items) else list(items)
+        if not items:
+            raise EncoderError("no items to encode; expected a non-empty list; fix: check the dataset split")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise EncoderError(f"batch_size={batch_size!r}; expected a whole number of at least 1; fix: pass 8")
+        if single_clips(self.processor, self.family):
+            batch_size = 1
+        states, masks = [], []
+        with tqdm(total=len(items), desc=f"encoding frames with {self.ref.model_id}", disable=not progress) as bar:
+            for start in range(0, len(items), batch_size):
+                chunk = items[start:start + batch_size]
+                out, mask = self._states(self._audio_batch(self._clips(chunk, start)))
+                states += list(out)
+                masks += list(mask)
+                bar.update(len(chunk))
+        longest = max(s.shape[0] for s in states)
+        padded = torch.zeros(len(states), longest, self.dim)
+        frame_mask = torch.zeros(len(states), longest, dtype=torch.long)
+        for i, (row, mask) in enumerate(zip(states, masks, strict=True)):
+            padded[i, :row.shape[0]], frame_mask[i, :mask.shape[0]] = row, mask
+        return padded, frame_mask
 
     @torch.inference_mode()
     def _forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -19,6 +19,7 @@ import torch
 from ..errors import UnknownMethodError
 
 POOLINGS = ("cls", "mean", "max", "pooler", "lasttoken")
+SEQUENCE_POOLING = "none"  # no pooling: one vector per frame (`Encoder.encode_frames`), as a decoder reads them
 DECODER_FAMILIES = {"gpt2", "gpt_neox", "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "phi", "phi3",
                     "opt", "bloom", "falcon"}
 CNN_FAMILIES = {"mobilenet_v2", "mobilenet_v1", "resnet", "convnext", "convnextv2", "efficientnet", "regnet",

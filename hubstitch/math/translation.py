@@ -152,6 +152,11 @@ class LatentTranslation(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = as_latents(x, "source")
         check_width(x, self.source_dim, "source")
+        return self.apply_map(x)
+
+    def apply_map(self, x: torch.Tensor) -> torch.Tensor:
+        """`forward` on checked latents, differentiable in the map's tensors (`hubstitch.decoders.tuning` tunes
+        them through a decoder's loss)."""
         z = self.source_prep(x)
         z = self.map(z.to(self._map_dtype()))
         y = self.target_prep.inverse(z)

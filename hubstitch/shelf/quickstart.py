@@ -35,8 +35,8 @@ TEXT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
 def run_shelf_quickstart(out: str | Path, n_anchors: int = 1000, n_test: int = 200, method: str = "auto",
                          seed: int = 0, n_examples: int = 5) -> dict[str, Any]:
     """Install the shelf pieces it needs, fit, stitch, save, reload and classify; returns a summary."""
+    from ..data.encoding import encode_set
     from ..data.latent_cache import LatentCache
-    from ..data.workflow import encode_set
     from ..encoders.encoder import Encoder
     from ..heads.head import ClassifierHead
     from ..pipelines.pipeline import StitchedPipeline

@@ -175,6 +175,32 @@ def whisper_config(variables: dict[str, np.ndarray], tokenizer_file: Path, ct2_c
             "tie_word_embeddings": True, "scale_embedding": False, "activation_function": "gelu"}
 
 
+def generation_config(tokenizer_file: Path, arguments: dict) -> dict:
+    """The Whisper fields of ``generation_config.json`` that OpenAI's Hub repos carry (language and task tokens,
+    the no-timestamps token, suppressions, the 448-token limit), read off the tokenizer's special tokens, so that
+    transformers' ``generate`` prompts the decoder as it does for ``openai/whisper-*``."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(tokenizer_file))
+    special = {t.content: i for i, t in tokenizer.get_added_tokens_decoder().items()}
+    needed = ("<|transcribe|>", "<|translate|>", "<|notimestamps|>", "<|startofprev|>")
+    missing = [token for token in needed if token not in special]
+    if missing:
+        raise ConversionError(f"{tokenizer_file} has no {missing}; expected Whisper's special tokens")
+    multilingual = arguments["vocab_size"] >= 51865
+    copied = ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id", "suppress_tokens",
+              "begin_suppress_tokens")
+    config = {**{key: arguments[key] for key in copied},
+              "max_length": arguments["max_target_positions"], "is_multilingual": multilingual,
+              "no_timestamps_token_id": special["<|notimestamps|>"], "prev_sot_token_id": special["<|startofprev|>"],
+              "max_initial_timestamp_index": 50, "return_timestamps": False}
+    if multilingual:
+        config["lang_to_id"] = {token: i for token, i in sorted(special.items(), key=lambda kv: kv[1])
+                                if re.fullmatch(r"<\|[a-z]{2,3}\|>", token)}
+        config["task_to_id"] = {"transcribe": special["<|transcribe|>"], "translate": special["<|translate|>"]}
+    return config
+
+
 def transcription_prompt(tokenizer, vocab_size: int) -> list[int]:
     """The decoder prompt for English transcription without timestamps (`tokenizer`: a `tokenizers.Tokenizer` or
     a transformers tokenizer); the language and task tokens only where the vocabulary is multilingual."""
@@ -206,7 +232,7 @@ def write_checkpoint(source: str | Path, into: str | Path, name: str) -> Path:
     """Convert the CTranslate2 folder `source` (model.bin, config.json, tokenizer.json) into `into`: config.json,
     model.safetensors, preprocessor_config.json, tokenizer files, a README."""
     import torch
-    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration
+    from transformers import GenerationConfig, WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration
 
     source, into = Path(source), Path(into)
     variables = read_ctranslate2((source / "model.bin").read_bytes())
@@ -228,7 +254,8 @@ def write_checkpoint(source: str | Path, into: str | Path, name: str) -> Path:
     model = WhisperForConditionalGeneration(config).eval()
     model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=False)
     model.tie_weights()
-    model.save_pretrained(into)  # safetensors
+    model.generation_config = GenerationConfig(**generation_config(source / "tokenizer.json", arguments))
+    model.save_pretrained(into)  # safetensors, and generation_config.json with Whisper's own fields
     WhisperFeatureExtractor(feature_size=arguments["num_mel_bins"]).save_pretrained(into)
     (into / "tokenizer.json").write_bytes((source / "tokenizer.json").read_bytes())
     (into / "tokenizer_config.json").write_text(json.dumps(

@@ -25,7 +25,9 @@ from ..spaces import LatentSpaceRef
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # 2: output calibration (tensors output_center, output_radius) and span_only
+FORMAT_VERSION = 3  # 2: output calibration (output_center, output_radius), span_only; 3: sequence translators
+VECTOR_FORMAT_VERSION = 2  # what a vector translator is written as, so that hubstitch builds before 3 still read it
+KINDS = ("vector", "sequence")  # one latent per item, or one per frame of a sequence on a shared time grid
 @dataclass
 class AnchorProvenance:
     """Where the anchors came from, so that a fit can be reproduced and audited."""
@@ -61,7 +63,19 @@ class TranslatorConfig:
     selection: dict[str, Any] | None = None
     lineage: list[dict[str, Any]] = field(default_factory=list)  # the translators a composed one was built from
     pairing: dict[str, Any] | None = None  # how anchors were paired when not all were given: bootstrap, unsupervised
-    format_version: int = FORMAT_VERSION
+    kind: str = "vector"  # "sequence": applied frame by frame to (n, frames, dim), with `context` neighbours a side
+    context: int = 0
+    refinement: dict[str, Any] | None = None  # a map tuned after the fit, e.g. by a decoder's own loss
+    format_version: int = VECTOR_FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        if self.kind == "sequence":
+            self.format_version = max(self.format_version, FORMAT_VERSION)
+
+    @property
+    def source_input_dim(self) -> int:
+        """The width the map reads: the source width, times the frames of context for a sequence translator."""
+        return self.source.dim * (2 * self.context + 1)
     hubstitch_version: str = __version__
 
     def to_dict(self) -> dict[str, Any]:
@@ -102,10 +116,18 @@ class TranslatorConfig:
             raise ArtifactError(f"{origin}: field 'options' is not valid for {data['method']!r}: {err}") from None
         source = LatentSpaceRef.from_dict(data.get("source"), f"{origin} (source)")
         target = LatentSpaceRef.from_dict(data.get("target"), f"{origin} (target)")
+        kind = text(data, "kind", origin, KINDS, default="vector")
+        if kind != "vector" and version < FORMAT_VERSION:
+            raise ArtifactError(f"{origin}: kind {kind!r} with format_version {version}; sequence translators are "
+                                f"format {FORMAT_VERSION}; fix: re-save the translator")
+        context = integer(data, "context", origin, 0, 16, default=0)
+        if context and kind != "sequence":
+            raise ArtifactError(f"{origin}: context={context} on a {kind} translator; temporal context applies to "
+                                f"sequence translators only; fix: re-save the translator")
         for side, ref in (("source", source), ("target", target)):
             if ref.dim < 1:
                 raise ArtifactError(f"{origin}: {side}.dim is {ref.dim}; expected the encoder's width (1 or more)")
-            integer(data, f"{side}_active_dim", origin, 1, ref.dim)
+            integer(data, f"{side}_active_dim", origin, 1, ref.dim * (2 * context + 1 if side == "source" else 1))
         anchors = sub_mapping(data, "anchors", origin, default={})
         recorded = {f.name for f in fields(AnchorProvenance)}
         if set(anchors) - recorded:  # provenance is for audit only: a newer hubstitch's extra fields change no output
@@ -118,6 +140,7 @@ class TranslatorConfig:
                    metrics=sub_mapping(data, "metrics", origin, default={}),
                    selection=sub_mapping(data, "selection", origin, optional=True),
                    lineage=_lineage(data, origin), pairing=sub_mapping(data, "pairing", origin, optional=True),
+                   kind=kind, context=context, refinement=sub_mapping(data, "refinement", origin, optional=True),
                    format_version=version, hubstitch_version=text(data, "hubstitch_version", origin,
                                                                   default=__version__))
 

@@ -26,7 +26,7 @@ from huggingface_hub import ModelCard, PyTorchModelHubMixin
 from safetensors.torch import save_file
 from torch import nn
 
-from ..errors import ArtifactError
+from ..errors import ArtifactError, DimensionError
 from ..hub.artifact_io import (
     CONFIG_NAME,
     WEIGHTS_NAME,
@@ -37,7 +37,9 @@ from ..hub.artifact_io import (
     read_config,
 )
 from ..hub.client import OneCommitPush
+from ..math.sequence import check_sequences, with_context
 from ..math.translation import LatentTranslation
+from ..math.validation import check_width
 from ..metrics import evaluate
 from .card import render_translator_card
 from .config import TranslatorConfig
@@ -60,13 +62,34 @@ class Translator(nn.Module, OneCommitPush, PyTorchModelHubMixin, library_name="h
         self.hub_origin: tuple[str, str] | None = None  # (repo id, commit) when loaded from the Hub
         # (source pool rows, target pool rows) of the pseudo-anchors of a bootstrapped or unsupervised fit; not saved
         self.pseudo_anchor_index: tuple[torch.Tensor, torch.Tensor] | None = None
-        self.translation = LatentTranslation(config.method, config.source.dim, config.target.dim,
+        self.translation = LatentTranslation(config.method, config.source_input_dim, config.target.dim,
                                              config.source_active_dim, config.target_active_dim, config.n_anchors,
                                              config.options)
 
+    @property
+    def kind(self) -> str:
+        """``"vector"`` (one latent per item) or ``"sequence"`` (one per frame, on a shared time grid)."""
+        return self.config.kind
+
     def forward(self, source_latents) -> torch.Tensor:
-        """Translate source latents (tensor or array, (n, source_dim)) to target latents (n, target_dim)."""
-        return self.translation(source_latents)
+        """Translate source latents (tensor or array, (n, source_dim)) to target latents (n, target_dim); a
+        sequence translator takes sequences (n, frames, source_dim) and gives (n, frames, target_dim)."""
+        shape = tuple(getattr(source_latents, "shape", ()))
+        if self.kind == "vector":
+            if len(shape) == 3:
+                raise DimensionError(f"sequences of shape {shape} were passed to a vector translator; it maps one "
+                                     f"latent per item (n, {self.config.source.dim}); fix: pool the frames first, or "
+                                     f"fit a sequence translator (fit_from_encoders(..., sequence=True))")
+            return self.translation(source_latents)
+        if len(shape) != 3:
+            raise DimensionError(f"latents of shape {shape} were passed to a sequence translator; it maps frame "
+                                 f"sequences (n, frames, {self.config.source.dim}); fix: add a batch axis for one "
+                                 f"sequence (x[None]), or use a vector translator for one latent per item")
+        states = check_sequences(source_latents, "source")
+        check_width(states[0], self.config.source.dim, "source")
+        stacked = with_context(states, self.config.context)
+        out = self.translation(stacked.reshape(-1, stacked.shape[-1]))
+        return out.reshape(states.shape[0], states.shape[1], -1)
 
     transform = forward
 

@@ -103,7 +103,7 @@ def test_an_encoder_truncating_otherwise_is_not_served_another_truncations_laten
     """`encoder.max_length = 8` after an encode at the model's own limit: the cache must not hand back the long
     latents (it did: max_length was not in the key)."""
     from hubstitch.data.anchors import AnchorSet
-    from hubstitch.data.workflow import encode_set
+    from hubstitch.data.encoding import encode_set
     from hubstitch.encoders.encoder import Encoder
 
     words = " ".join(f"word{i}" for i in range(40))

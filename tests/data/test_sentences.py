@@ -90,7 +90,7 @@ def test_sentences_of_two_columns_are_refused(tmp_path):
 
 
 def test_a_bad_anchor_sentences_setting_is_refused_before_any_work(articles):
-    from hubstitch.data.workflow import fit_from_encoders
+    from hubstitch.workflows.fit import fit_from_encoders
 
     for engine in ("local", "ray"):
         with pytest.raises(HubstitchValueError, match="anchor_sentences='yes'; expected 'auto', None or a minimum"):
@@ -106,9 +106,9 @@ def test_sentence_anchors_lift_translated_queries_on_real_checkpoints(shelf_cach
     from datasets import load_from_disk
 
     from hubstitch.data.latent_cache import LatentCache
-    from hubstitch.data.workflow import fit_from_encoders
     from hubstitch.encoders.encoder import Encoder
     from hubstitch.metrics import relevance
+    from hubstitch.workflows.fit import fit_from_encoders
 
     texts = load_from_disk(str(shelf_data["bbc_news"]))["text"]
     order = torch.randperm(len(texts), generator=torch.Generator().manual_seed(0)).tolist()

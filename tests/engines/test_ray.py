@@ -20,9 +20,9 @@ import torch
 
 import hubstitch
 from hubstitch import AnchorSet, Encoder
-from hubstitch.data import distributed
-from hubstitch.data.workflow import fit_from_encoders
 from hubstitch.engines.ray_cluster import EncoderRecipe, EngineError, RaySettings
+from hubstitch.workflows import ray_fit as distributed
+from hubstitch.workflows.fit import fit_from_encoders
 
 WORDS = [w for w in tm.VOCAB[9:] if not w.startswith("#")]  # the tiny tokenizer's words: no [UNK]s
 TWO = RaySettings(num_workers=2, batch_size=16)

@@ -51,8 +51,8 @@ def test_fit_from_encoders_takes_an_anchor_set_and_refuses_the_rest_before_any_w
     import json
 
     from hubstitch import AnchorSet
-    from hubstitch.data.workflow import fit_from_encoders
     from hubstitch.engines.ray_cluster import EngineError
+    from hubstitch.workflows.fit import fit_from_encoders
 
     path = tmp_path / "texts.jsonl"
     path.write_text("".join(json.dumps({"text": f"item {i}"}) + "\n" for i in range(4)))

@@ -191,7 +191,7 @@ def test_keep_mask_that_disagrees_with_active_dims_is_refused(gen, tmp_path):
 
 @pytest.mark.parametrize("change,message", [
     ({"method": "sinkhorn"}, "method 'sinkhorn'.*expected one of"),
-    ({"format_version": 99}, "format_version 99, newer than 2.*upgrade"),
+    ({"format_version": 99}, "format_version 99, newer than 3.*upgrade"),
     ({"format_version": "1"}, "format_version '1'; expected an integer"),
 ])
 def test_unknown_method_and_newer_format_are_refused(gen, tmp_path, change, message):

@@ -20,12 +20,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from ..data.anchors import AnchorSet
+from ..data.sentences import expand_anchors
 from ..engines.ray_cluster import EncoderRecipe, EngineError, RaySettings, ray_cluster
 from ..math.estimators import STREAMABLE
 from ..translators.fit import fit_translator, fit_translator_from_statistics
 from ..translators.translator import Translator
-from .anchors import AnchorSet
-from .sentences import expand_anchors
 
 logger = logging.getLogger(__name__)
 ROWS_IN_MEMORY = 50_000  # pairs whose latents a Ray fit may gather on the driver (~0.5 GB at 768 + 1536 dims)

@@ -2,7 +2,7 @@
 
 Example:
     >>> from hubstitch import Encoder, AnchorSet  # doctest: +SKIP
-    >>> from hubstitch.data.workflow import fit_from_encoders  # doctest: +SKIP
+    >>> from hubstitch import fit_from_encoders  # doctest: +SKIP
     >>> source = Encoder.from_pretrained("sentence-transformers/all-MiniLM-L6-v2")  # doctest: +SKIP
     >>> target = Encoder.from_pretrained("sentence-transformers/all-mpnet-base-v2")  # doctest: +SKIP
     >>> anchors = AnchorSet.load("org/sentences", source_column="text")  # doctest: +SKIP
@@ -15,50 +15,19 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import torch
-
+from ..data.anchors import AnchorSet
+from ..data.encoding import encode_set, encode_unpaired
+from ..data.latent_cache import LatentCache
+from ..data.sentences import check_anchor_sentences, expand_anchors
 from ..encoders.encoder import Encoder
 from ..engines.ray_cluster import RaySettings
 from ..errors import HubstitchValueError
 from ..translators.fit import fit_translator
 from ..translators.translator import Translator
 from ..translators.unsupervised import fit_unsupervised
-from .anchors import AnchorSet
-from .distributed import fit_on_ray
-from .latent_cache import LatentCache
-from .sentences import check_anchor_sentences, expand_anchors
+from .ray_fit import fit_on_ray
 
 logger = logging.getLogger(__name__)
-
-
-def encode_set(encoder: Encoder, anchors: AnchorSet, side: str, cache: LatentCache | None = None,
-               batch_size: int = 32, progress: bool = True) -> torch.Tensor:
-    """Latents of `anchors`' `side` ("source" or "target") column, read from or written to `cache`."""
-    column = anchors.source_column if side == "source" else (anchors.target_column or anchors.source_column)
-    items = anchors.source_items if side == "source" else anchors.target_items
-
-    def encode() -> torch.Tensor:
-        return encoder.encode(items(), batch_size=batch_size, progress=progress)
-
-    if cache is None:
-        return encode()
-    return cache.get_or_encode(encoder.ref, anchors.provenance.fingerprint, column, anchors.rows(), encode,
-                               max_length=getattr(encoder, "max_length", None))
-
-
-def encode_unpaired(source: Encoder, target: Encoder, unpaired: AnchorSet | tuple[AnchorSet, AnchorSet],
-                    cache: LatentCache | None = None, batch_size: int = 32,
-                    progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """Latents of unpaired pools: one `AnchorSet` (its source column through `source`, its target column, or the
-    same one, through `target`; rows are not taken as pairs) or a pair of them (each one's source column)."""
-    if isinstance(unpaired, AnchorSet):
-        return (encode_set(source, unpaired, "source", cache, batch_size, progress),
-                encode_set(target, unpaired, "target", cache, batch_size, progress))
-    if not (isinstance(unpaired, tuple) and len(unpaired) == 2 and all(isinstance(u, AnchorSet) for u in unpaired)):
-        raise HubstitchValueError(f"unpaired is a {type(unpaired).__name__}; expected an AnchorSet or a tuple of two "
-                                  f"(source pool, target pool); fix: load them with AnchorSet.load")
-    return (encode_set(source, unpaired[0], "source", cache, batch_size, progress),
-            encode_set(target, unpaired[1], "source", cache, batch_size, progress))
 
 
 def fit_from_encoders(source: Encoder, target: Encoder, anchors: AnchorSet | None, *, n: int | None = None,
@@ -67,7 +36,7 @@ def fit_from_encoders(source: Encoder, target: Encoder, anchors: AnchorSet | Non
                       unpaired: AnchorSet | tuple[AnchorSet, AnchorSet] | None = None, engine: str = "local",
                       ray: RaySettings | None = None, latents_out: str | Path | None = None,
                       anchor_sentences: int | str | None = "auto", target_reference: AnchorSet | None = None,
-                      **options: Any) -> Translator:
+                      sequence: bool = False, transcript_column: str | None = None, **options: Any) -> Translator:
     """Split off `holdout`, select `n` anchors by `selection`, encode both sides (cached), fit and evaluate.
 
     With `anchor_sentences` (a minimum word count, e.g. 4), each chosen text anchor is followed by its sentences
@@ -81,7 +50,26 @@ def fit_from_encoders(source: Encoder, target: Encoder, anchors: AnchorSet | Non
     With `unpaired` pools (`encode_unpaired`), the anchors are seeds that pseudo-anchors grow from; with
     `anchors=None` as well, the fit is unsupervised (`hubstitch.fit_unsupervised`; ``auto`` then means
     ``orthogonal``). With ``engine="ray"`` the encoding runs on a Ray cluster (`fit_on_ray`).
+
+    With ``sequence=True`` (two audio encoders on one frame grid, anchors of clips), the translator maps frame
+    sequences for a generating decoder (`hubstitch.workflows.sequence_fit`): ``auto`` means ridge tuned by the target
+    decoder's loss, on the `transcript_column` of the anchors or, without one, on the target model's own
+    transcription of the clips; `options` take ``context``, ``refine``, ``epochs``, ``lr``, ``padding_frames``.
     """
+    if sequence:
+        refused = {"unpaired pools": unpaired is not None, "a target_reference": target_reference is not None,
+                   "engine='ray'": engine != "local", "no anchors": anchors is None}
+        if any(refused.values()):
+            raise HubstitchValueError(f"sequence=True with {[k for k, v in refused.items() if v]}: sequence "
+                                      f"translators are fitted locally, on anchor clips; fix: drop those")
+        from .sequence_fit import fit_sequence_from_encoders
+
+        return fit_sequence_from_encoders(source, target, anchors, n=n, selection=selection, holdout=holdout,
+                                          seed=seed, method="linear" if method == "auto" else method,
+                                          transcript_column=transcript_column,
+                                          batch_size=min(batch_size, 8), progress=progress, **options)
+    if transcript_column is not None:
+        raise HubstitchValueError("transcript_column applies to sequence translators; fix: pass sequence=True")
     check_anchor_sentences(anchor_sentences)  # before any work
     if target_reference is not None and not isinstance(target_reference, AnchorSet):
         raise HubstitchValueError(f"target_reference is a {type(target_reference).__name__}; expected an AnchorSet "
