@@ -30,6 +30,26 @@ def _load_head(spec: str, local_files_only: bool | None = None):
         return head_from_classifier(spec, local_files_only=local_files_only)
 
 
+def generate_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The generation options a command was given (--language, --num-beams, --max-new-tokens)."""
+    names = {"language": "language", "num_beams": "num_beams", "max_new_tokens": "max_new_tokens"}
+    return {key: getattr(args, name) for key, name in names.items() if getattr(args, name, None) is not None}
+
+
+def _load_decoder(spec: str | None, translator, trust_remote_code: bool, options: dict[str, Any]):
+    """The decoder a sequence translator was fitted into: `spec`, or the translator's target checkpoint at its
+    pinned revision."""
+    from ..decoders.decoder import Decoder
+    from ..spaces import is_hub_id
+
+    target = translator.config.target
+    name = spec or target.model_id
+    if not name:
+        raise HubstitchValueError("the translator does not name its target checkpoint; fix: pass the decoder's id")
+    revision = target.revision if name == target.model_id and is_hub_id(name) else None
+    return Decoder.from_pretrained(name, revision=revision, trust_remote_code=trust_remote_code, **options)
+
+
 def _cmd_stitch(args: argparse.Namespace) -> None:
     from ..pipelines.embedding import StitchedEncoder
     from ..pipelines.pipeline import StitchedPipeline
@@ -37,7 +57,14 @@ def _cmd_stitch(args: argparse.Namespace) -> None:
 
     translator = Translator.from_pretrained(args.translator)
     encoder = encoder_for_space(translator.config.source, args.encoder, args.trust_remote_code)
-    if args.head is None:
+    options = generate_options(args)
+    if translator.kind == "sequence":
+        pipe = StitchedPipeline(encoder, translator, _load_decoder(args.head, translator, args.trust_remote_code,
+                                                                   options))
+    elif options:
+        raise HubstitchValueError("--language and --num-beams apply to generating pipelines (a sequence "
+                                  "translator and a decoder); fix: drop them")
+    elif args.head is None:
         pipe = StitchedEncoder(encoder, translator)
     else:
         pipe = StitchedPipeline(encoder, translator, _load_head(args.head))
@@ -117,6 +144,18 @@ def _cmd_predict(args: argparse.Namespace) -> None:
             preview = ", ".join(f"{v:+.4f}" for v in vector[:5])
             sys.stdout.write(f"{item[:60]}\t[{preview}, ...]\n")
         return
+    if pipe.decoder is not None:
+        answers = pipe(list(args.inputs), batch_size=args.batch_size, **generate_options(args))
+        if args.format == "json":
+            sys.stdout.write(json.dumps([{"input": i, **a} for i, a in zip(args.inputs, answers, strict=True)],
+                                        indent=2) + "\n")
+            return
+        for item, answer in zip(args.inputs, answers, strict=True):
+            sys.stdout.write(f"{item[:60]}\t{answer['text']}\n")
+        return
+    if generate_options(args):
+        raise HubstitchValueError("--language, --num-beams and --max-new-tokens apply to generating pipelines; fix: "
+                                  "drop them")
     predictions = pipe(list(args.inputs), top_k=args.top_k, batch_size=args.batch_size)
     if args.format == "json":
         sys.stdout.write(json.dumps([{"input": i, "predictions": p} for i, p in zip(args.inputs, predictions,
@@ -222,6 +261,14 @@ def _cmd_search(args: argparse.Namespace) -> None:
         sys.stdout.write(f"{t['repo_id']}@{t['revision']}\t{t['source']} -> {t['target']}\t{t['method']}\n")
 
 
+def _generation_options(parser, scope: str) -> None:
+    group = parser.add_argument_group(f"generating pipelines (speech recognition), {scope}")
+    group.add_argument("--language", default=None, help="the decoder's language token, e.g. en (multilingual "
+                                                        "checkpoints; English-only ones take none)")
+    group.add_argument("--num-beams", type=positive_int, default=None, help="beam search width (default: greedy)")
+    group.add_argument("--max-new-tokens", type=positive_int, default=None, help="longest transcription, in tokens")
+
+
 def register(sub) -> None:
     """Add this group's commands to the `hubstitch` sub-parsers."""
     pins_help = ("push even if the artifact pins checkpoints that exist only on this machine's offline shelf (it "
@@ -233,7 +280,9 @@ def register(sub) -> None:
     stitch.add_argument("translator", help="translator folder or Hub repo")
     stitch.add_argument("head", nargs="?", default=None,
                         help="head folder or Hub repo, or a Hub classification checkpoint; leave out for an "
-                             "embedding pipeline")
+                             "embedding pipeline. With a sequence translator: the generating decoder's checkpoint "
+                             "(default: the translator's target, at its pinned revision)")
+    _generation_options(stitch, "the pipeline's defaults")
     stitch.add_argument("--out", type=Path, required=True, help="folder to save the pipeline in")
     stitch.add_argument("--push-to-hub", default=None, metavar="REPO", help="also upload it (one commit)")
     stitch.add_argument("--private", action="store_true", help="create the Hub repo private")
@@ -244,13 +293,14 @@ def register(sub) -> None:
 
     predict = sub.add_parser("predict", help="run a stitched pipeline on texts, image paths or audio files (an "
                                              "embedding pipeline prints its vectors' shape and a preview; --format "
-                                             "json all)")
+                                             "json all; a generating pipeline transcribes)")
     predict.add_argument("pipeline", help="pipeline folder or Hub repo")
     predict.add_argument("inputs", nargs="+", help="texts, or image paths for an image encoder")
     predict.add_argument("--top-k", type=positive_int, default=1, help="labels per input")
     predict.add_argument("--revision", default=None, help="pipeline revision (branch, tag or commit)")
     predict.add_argument("--batch-size", type=positive_int, default=32, help="inputs per forward pass")
     predict.add_argument("--trust-remote-code", action="store_true", help="allow checkpoints' own code (unsafe)")
+    _generation_options(predict, "for this run")
     add_format(predict)
     predict.set_defaults(func=_cmd_predict)
 

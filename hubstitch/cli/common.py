@@ -103,6 +103,16 @@ def emit_translator_summary(summary: dict[str, Any], fmt: str) -> None:
                       f"texts only)")
     for name, value in (summary.get("heldout") or {}).items():
         lines.append(f"  {name:<11}{value:.4f}")
+    refinement, wer = summary.get("refinement"), summary.get("heldout_wer")
+    if refinement:
+        lines.append(f"tuned by {refinement['decoder']['model_id']}'s decoder loss on the anchors' "
+                     f"{'transcripts' if refinement['transcripts'] == 'given' else 'transcription by that model'}: "
+                     f"loss per epoch {refinement['loss_per_epoch']}")
+    if wer:
+        lines.append(f"held-out WER on {wer['clips']} clips (against their {wer['against']}): stitched "
+                     f"{wer['stitched']:.3f}, before tuning {wer['untuned']:.3f}"
+                     + (f", the decoder's checkpoint natively {wer['target_native']:.3f}" if "target_native" in wer
+                        else ""))
     if "reload_identical" in summary:
         lines.append(f"reload reproduces outputs bit for bit: {summary['reload_identical']}")
     sys.stdout.write("\n".join(lines) + "\n")
@@ -140,7 +150,8 @@ def encoder_for_space(space, spec: str | None, trust_remote_code: bool = False):
     name, revision, modality = parse_encoder_spec(spec or space.model_id)
     local = Path(name).exists()
     return Encoder.from_pretrained(name, revision=revision or (None if local else space.revision),
-                                   modality=modality or space.modality, pooling=space.pooling,
+                                   modality=modality or space.modality,
+                                   pooling=None if space.pooling == "none" else space.pooling,  # "none": frames
                                    layer=space.layer if space.layer is not None else -1,
                                    trust_remote_code=trust_remote_code)
 

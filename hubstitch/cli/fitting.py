@@ -80,6 +80,16 @@ def _cmd_fit(args: argparse.Namespace) -> None:
             args.target_reference, source_column=args.target_reference_column or args.target_column
             or args.source_column, **common)
     holdout = int(args.holdout) if args.holdout >= 1 else args.holdout
+    sequence = args.sequence or args.decoder is not None
+    if sequence:
+        options.update(context=args.context, refine=args.refine, epochs=args.epochs)
+        if args.decoder is not None:
+            from ..decoders.decoder import Decoder
+
+            options["decoder"] = Decoder.from_pretrained(args.decoder, trust_remote_code=args.trust_remote_code)
+    elif args.transcript_column or args.context or args.refine != "auto":
+        raise HubstitchValueError("--transcript-column, --context and --refine apply to sequence translators; fix: "
+                                  "add --sequence (two audio encoders, anchor clips)")
     ray = ray_settings(args, args.batch_size)
     if args.latents_out is not None and ray is None:
         raise HubstitchValueError("--latents-out writes the latents a Ray fit encodes; fix: add --engine ray (a local "
@@ -89,13 +99,15 @@ def _cmd_fit(args: argparse.Namespace) -> None:
                                    batch_size=args.batch_size, progress=not args.quiet, unpaired=unpaired,
                                    engine=args.engine, ray=ray, latents_out=args.latents_out,
                                    anchor_sentences=AUTO_SENTENCES.get(args.anchor_sentences, args.anchor_sentences),
-                                   **options)
+                                   sequence=sequence, transcript_column=args.transcript_column, **options)
     translator.save_pretrained(args.out)
     config, metrics = translator.config, translator.config.metrics
-    emit_translator_summary({"out": str(args.out), "method": config.method, "options": config.options,
-                             "n_anchors": config.n_anchors, "n_heldout": metrics.get("n_heldout"),
-                             "heldout": metrics.get("heldout"), "source": vars(config.source),
-                             "target": vars(config.target), "anchors": vars(config.anchors)}, args.format)
+    emit_translator_summary({"out": str(args.out), "method": config.method, "kind": config.kind,
+                             "context": config.context, "options": config.options, "n_anchors": config.n_anchors,
+                             "n_heldout": metrics.get("n_heldout"), "heldout": metrics.get("heldout"),
+                             "source": vars(config.source), "target": vars(config.target),
+                             "anchors": vars(config.anchors), "refinement": config.refinement,
+                             "heldout_wer": metrics.get("heldout_wer")}, args.format)
 
 
 def _cmd_train_head(args: argparse.Namespace) -> None:
@@ -217,6 +229,22 @@ def register(sub) -> None:
     fit.add_argument("--source-layer", type=int, default=-1, help="hidden layer the source is read at")
     fit.add_argument("--target-layer", type=int, default=-1, help="hidden layer the target is read at")
     fit.add_argument("--out", type=Path, required=True, help="folder to save the translator in")
+    speech = fit.add_argument_group("sequence translators (stitched speech recognition: two audio encoders on one "
+                                    "frame grid, anchor clips)")
+    speech.add_argument("--sequence", action="store_true",
+                        help="map frame sequences for the target checkpoint's generating decoder instead of one "
+                             "vector per clip (--method auto then means ridge, tuned by that decoder's loss)")
+    speech.add_argument("--decoder", default=None, metavar="ID",
+                        help="the generating decoder the map is tuned for (implies --sequence; default: the target "
+                             "checkpoint's own)")
+    speech.add_argument("--transcript-column", default=None, metavar="C",
+                        help="the anchor clips' transcripts; without it the target model's own transcription of "
+                             "the clips is what the map is tuned on (clips alone)")
+    speech.add_argument("--context", type=int, default=0, metavar="W",
+                        help="read each frame with W neighbouring frames on each side (0 to 16)")
+    speech.add_argument("--refine", choices=["auto", "decoder", "none"], default="auto",
+                        help="tune the map by the decoder's loss (auto: where the target has a decoder)")
+    speech.add_argument("--epochs", type=positive_int, default=3, help="passes over the clips when tuning")
     add_common_options(fit)
     add_engine_options(fit, "the anchors' encoding")
     fit.add_argument("--latents-out", type=Path, default=None, metavar="DIR",

@@ -65,13 +65,12 @@ def frame_pairs(source: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, 
         raise LatentsError(f"source {tuple(source.shape[:2])}, target {tuple(target.shape[:2])} and mask "
                            f"{tuple(mask.shape)} sequences differ; expected the same clips on the same time grid; "
                            f"fix: resample one side to the other's frame rate first")
-    source = with_context(source, context)
     xs, ys = [], []
     for i in range(len(source)):
         speech = torch.nonzero(mask[i]).flatten()
         rest = torch.nonzero(mask[i] == 0).flatten()
         drawn = rest[torch.randperm(len(rest), generator=generator)[:padding_frames]]
         rows = torch.cat([speech, drawn.sort().values])
-        xs.append(source[i, rows])
+        xs.append(with_context(source[i:i + 1], context)[0, rows])  # clip by clip: the context multiplies the width
         ys.append(target[i, rows])
     return torch.cat(xs), torch.cat(ys)
