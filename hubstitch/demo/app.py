@@ -1,8 +1,9 @@
 """The Gradio app: predict through stitched pipelines, fit translators, and look at why stitching works.
 
-`build_demo` returns a `gr.Blocks` with four tabs (Predict, Search, Fit, Inspect); nothing launches on import. The
-offline default is the model shelf: MobileNetV2 -> translator -> a MiniLM-space text classifier that never saw an
-image; Search queries an MPNet index of BBC News with MiniLM through a translator.
+`build_demo` returns a `gr.Blocks` with five tabs (Predict, Search, Transcribe, Fit, Inspect); nothing launches on
+import. The offline default is the model shelf: MobileNetV2 -> translator -> a MiniLM-space text classifier that never
+saw an image; Search queries an MPNet index of BBC News with MiniLM through a translator; Transcribe runs a clip
+through Whisper tiny.en, Whisper base, and tiny.en's encoder stitched to base's decoder.
 ``spaces_demo/app.py`` and ``hubstitch demo`` launch it.
 
 Example:
@@ -23,6 +24,7 @@ from ..errors import HubstitchError, HubstitchValueError
 from ..spaces import IncompatibleStagesError
 from .search import DemoSearch
 from .stages import DEFAULT_PIPELINE, ENCODERS, HEADS, NO_TRANSLATOR, TRANSLATORS, DemoStages
+from .transcribe import STITCHED, DemoTranscriber
 
 logger = logging.getLogger(__name__)
 
@@ -143,17 +145,19 @@ def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concu
                results_json: str | Path | None = None, cache_examples: bool = True,
                local_files_only: bool | None = None, hub_cache: str | Path | None = None,
                datasets_dir: str | Path | None = None, warm_up: bool = True, allow_local_paths: bool = True,
-               require_login: bool | None = None):
+               require_login: bool | None = None, speech_anchors: int = 256):
     """The Blocks app. `workspace` keeps the demo's fitted stages; `n_anchors` sizes its default translator;
     `hub_cache` and `datasets_dir` say where the model shelf and its data live (default: the usual caches);
     `allow_local_paths=False` (a public Space) lets visitors name Hub ids only, never folders of the server;
     `require_login` (default: on a Space, ``$SPACE_ID`` set) makes a push use the visitor's own Hugging Face sign-in
-    (``hf_oauth``) and refuses it without one, so nobody pushes with the server's token."""
+    (``hf_oauth``) and refuses it without one, so nobody pushes with the server's token; `speech_anchors` sizes the
+    Transcribe tab's stitched translator (spoken clips, fitted on first use)."""
     import gradio as gr
 
     stages = DemoStages(workspace or default_workspace(), n_anchors=n_anchors, local_files_only=local_files_only,
                         hub_cache=hub_cache, datasets_dir=datasets_dir, allow_local_paths=allow_local_paths)
     index = DemoSearch(stages)
+    speech = DemoTranscriber(stages, n_clips=speech_anchors)
     if require_login is None:
         require_login = bool(os.environ.get("SPACE_ID"))
     results = Path(results_json) if results_json else Path(__file__).parent / "assets" / "bench_stitching.json"
@@ -191,6 +195,15 @@ def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concu
             note = (f"no native comparison: the head's own encoder ({head_encoder.model_id}) reads "
                     f"{head_encoder.modality or 'another modality'}, this input is {pipeline.encoder.ref.modality}")
         return stitched, native, note
+
+    def transcribe(audio_path: str | None):
+        clip = load_audio(audio_path)
+        try:
+            answers = speech.transcribe(clip)
+        except HubstitchValueError as err:
+            raise gr.Error(f"The clip was refused: {err}") from None
+        times = " · ".join(f"{name}: {seconds:.2f} s" for name, (_, seconds) in answers.items())
+        return (*[text for text, _ in answers.values()], f"Time per pipeline (encoder, translator, decoder): {times}")
 
     def search(query: str, k: float = 5):
         query = check_text(query)
@@ -350,6 +363,18 @@ def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concu
                 stitched_hits = gr.Dataframe(headers=headers, label="MiniLM query -> translator -> MPNet index")
                 native_hits = gr.Dataframe(headers=headers, label="MPNet query (native)")
             search_note = gr.Markdown()
+        with gr.Tab("Transcribe"):
+            gr.Markdown("Speech recognition with an encoder and a decoder trained apart: **Whisper tiny.en**'s "
+                        "encoder, a sequence translator (fitted on spoken BBC titles, synthetic espeak-ng speech), "
+                        "and **Whisper base**'s decoder; beside it, each model on its own. The first request fits "
+                        "the translator (a few minutes on a CPU).")
+            speech_in = gr.Audio(label="a spoken clip (up to 30 s)", sources=["upload", "microphone"],
+                                 type="filepath", format=None, elem_id="transcribe-audio")
+            speech_run = gr.Button("Transcribe", variant="primary", elem_id="transcribe-run")
+            with gr.Row():
+                speech_outs = [gr.Textbox(label=name, elem_id=f"transcribe-{i}")
+                               for i, name in enumerate([*speech.names, STITCHED])]
+            speech_times = gr.Markdown(elem_id="transcribe-times")
         with gr.Tab("Fit"):
             with gr.Row():
                 fit_source = gr.Dropdown(list(ENCODERS), value=list(ENCODERS)[0], label="source encoder")
@@ -386,6 +411,8 @@ def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concu
                            concurrency_limit=concurrency_limit)
         search_run.click(search, [query, search_k], [stitched_hits, native_hits, search_note], api_name="search",
                          concurrency_limit=concurrency_limit)
+        speech_run.click(transcribe, speech_in, [*speech_outs, speech_times], api_name="transcribe",
+                         concurrency_limit=1)
         fit_run.click(fit, [fit_source, fit_target, fit_data, fit_n, fit_method, session],
                       [fit_metrics, translator, session], api_name="fit", concurrency_limit=1)
         save_run.click(save, [save_folder, session], fit_status, api_name="save")
@@ -393,7 +420,7 @@ def build_demo(workspace: str | Path | None = None, n_anchors: int = 1000, concu
         inspect_run.click(inspect, session, [plot_2d, plot_sim, plot_curve], api_name="inspect",
                           concurrency_limit=1)
     demo.queue(default_concurrency_limit=concurrency_limit)
-    demo.stages, demo.search = stages, index
+    demo.stages, demo.search, demo.speech = stages, index, speech
     if warm_up:  # build the default pipeline in the background: the first visitor does not wait for the fit
         threading.Thread(target=stages.pipeline, args=(DEFAULT_PIPELINE,), daemon=True).start()
     return demo

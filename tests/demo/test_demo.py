@@ -5,6 +5,7 @@ Each endpoint is called as a Space visitor would; answers are checked against th
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,7 +24,8 @@ def app(shelf_cache, shelf_data, tmp_path_factory):
     from hubstitch.demo.app import build_demo
 
     demo = build_demo(workspace=tmp_path_factory.mktemp("demo-workspace"), n_anchors=300, concurrency_limit=4,
-                      hub_cache=shelf_cache, datasets_dir=shelf_data["fashion_mnist"].parent, local_files_only=True)
+                      hub_cache=shelf_cache, datasets_dir=shelf_data["fashion_mnist"].parent, local_files_only=True,
+                      speech_anchors=16)
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
     yield demo
     demo.close()
@@ -193,10 +195,8 @@ def test_eight_concurrent_clients_get_correct_answers(app):
 
 
 @pytest.mark.slow
-def test_a_headless_browser_uploads_an_image_clicks_and_reads_the_label(app, tmp_path):
-    """Debian's chromium + chromium-driver through selenium. CI sets HUBSTITCH_REQUIRE_BROWSER=1 so that a missing
-    browser fails there; elsewhere it skips. HUBSTITCH_SCREENSHOT=docs/demo.png refreshes the README's picture."""
-    import os
+def _browser():
+    """Headless chromium through selenium; skipped where it is missing, failed when CI requires it."""
     import shutil
 
     chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
@@ -206,15 +206,22 @@ def test_a_headless_browser_uploads_an_image_clicks_and_reads_the_label(app, tmp
             pytest.fail(message)
         pytest.skip(message)
     from selenium import webdriver
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import WebDriverWait
 
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1500"):
         options.add_argument(flag)
-    browser = webdriver.Chrome(service=webdriver.ChromeService(executable_path=driver), options=options)
+    return webdriver.Chrome(service=webdriver.ChromeService(executable_path=driver), options=options)
+
+
+def test_a_headless_browser_uploads_an_image_clicks_and_reads_the_label(app, tmp_path):
+    """Debian's chromium + chromium-driver through selenium. CI sets HUBSTITCH_REQUIRE_BROWSER=1 so that a missing
+    browser fails there; elsewhere it skips. HUBSTITCH_SCREENSHOT=docs/demo.png refreshes the README's picture."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser = _browser()
     try:
         browser.get(app.local_url)
         wait = WebDriverWait(browser, 300)
@@ -319,3 +326,72 @@ def test_predict_takes_a_spoken_clip_for_an_audio_pipeline(app, client, tiny, tm
                        api_name="/predict_pipeline")
     with pytest.raises(Exception, match="No audio"):
         client.predict(str(tmp_path / "audio-pipe"), None, "", 3, None, api_name="/predict_pipeline")
+
+
+def _spoken(text: str, path: Path) -> Path:
+    """espeak-ng's voice saying `text`, as a 16 kHz WAV (synthetic speech)."""
+    import io
+
+    import soundfile
+
+    from hubstitch.shelf.datasets import speak
+
+    samples, rate = soundfile.read(io.BytesIO(speak(text, "en-us", 150)), dtype="float32")
+    soundfile.write(path, samples, rate)
+    return path
+
+
+@pytest.mark.slow
+def test_transcribe_shows_both_natives_and_the_stitched_pipeline_with_times(app, client, tmp_path):
+    """The Transcribe tab: the clip through tiny.en, base and tiny.en -> base (fitted on first use, here on 16
+    spoken titles), each answer as the pipeline itself gives it, with the time each took."""
+    import shutil
+
+    from gradio_client import handle_file
+
+    from hubstitch.demo.transcribe import STITCHED
+
+    if not shutil.which("espeak-ng"):
+        pytest.skip("needs espeak-ng (apt-get install espeak-ng)")
+    clip = _spoken("Please open the window.", tmp_path / "window.wav")
+    tiny, base, stitched, times = client.predict(handle_file(str(clip)), api_name="/transcribe")
+    pipelines = app.speech.pipelines()
+    expected = {name: pipe([str(clip)])[0]["text"] for name, pipe in pipelines.items()}
+    assert [tiny, base, stitched] == list(expected.values())
+    assert "open the window" in tiny.lower() and "open the window" in base.lower()
+    assert pipelines[STITCHED].translator.config.refinement["clips"] == 16
+    assert times.startswith("Time per pipeline") and times.count(" s") == 3
+    with pytest.raises(Exception, match="No audio"):
+        client.predict(None, api_name="/transcribe")
+
+
+@pytest.mark.slow
+def test_a_headless_browser_opens_transcribe_uploads_a_clip_and_reads_three_transcriptions(app, tmp_path):
+    import shutil
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    if not shutil.which("espeak-ng"):
+        pytest.skip("needs espeak-ng (apt-get install espeak-ng)")
+    clip = _spoken("Good morning, everyone.", tmp_path / "morning.wav")
+    expected = [pipe([str(clip)])[0]["text"] for pipe in app.speech.pipelines().values()]
+    browser = _browser()
+    try:
+        browser.get(app.local_url)
+        wait = WebDriverWait(browser, 300)
+        tab = wait.until(ec.element_to_be_clickable((By.XPATH, "//button[@role='tab'][contains(., 'Transcribe')]")))
+        tab.click()
+        upload = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#transcribe-audio input[type=file]")))
+        upload.send_keys(str(clip))
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#transcribe-audio audio")))  # upload done
+        wait.until(ec.element_to_be_clickable((By.ID, "transcribe-run"))).click()
+        for i, text in enumerate(expected):
+            wait.until(ec.text_to_be_present_in_element_value((By.CSS_SELECTOR, f"#transcribe-{i} textarea"), text))
+        wait.until(ec.text_to_be_present_in_element((By.ID, "transcribe-times"), "Time per pipeline"))
+        assert "morning" in expected[0].lower()
+        shot = tmp_path / "transcribe.png"
+        assert browser.save_screenshot(str(shot)) and shot.read_bytes()[:4] == b"\x89PNG"
+    finally:
+        browser.quit()
