@@ -188,3 +188,19 @@ def test_public_api_imports_from_the_package_and_lazily():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert result.returncode == 0, result.stderr
     assert int(result.stdout) >= 29
+
+
+def test_no_two_modules_of_a_wing_import_each_other_even_lazily():
+    """Function-level imports count here too: pipelines/ once had embedding <-> pipeline (the loader built the
+    subclass) and embedding <-> sentence-transformers export (a type hint); a cycle is a missing module boundary."""
+    imports = read_imports(ROOT / "hubstitch")
+    for wing_name in ("pipelines", "decoders", "workflows", "translators"):
+        graph: dict[str, set[str]] = {}
+        for module, entries in imports.items():
+            if wing(module) != wing_name:
+                continue
+            for target, _, _ in entries:
+                if wing(target) == wing_name and target != module and target in imports and \
+                        not module.startswith(target + "."):
+                    graph.setdefault(module, set()).add(target)
+        assert _cycle(graph) is None, f"{wing_name}/: {' -> '.join(_cycle(graph))}"

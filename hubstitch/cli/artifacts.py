@@ -214,8 +214,12 @@ def _cmd_info(args: argparse.Namespace) -> None:
     else:
         translator = TranslatorConfig.from_dict(config, origin=source)
         artifact_files(source, revision=args.revision)  # both files must be there
-        info.update(kind="translator", method=translator.method, source_space=vars(translator.source),
+        info.update(kind="translator" if translator.kind == "vector" else "sequence translator",
+                    method=translator.method, source_space=vars(translator.source),
                     target_space=vars(translator.target), metrics=translator.metrics.get("heldout", {}))
+        if translator.kind == "sequence":
+            info.update(context=translator.context, tuned_by=(translator.refinement or {}).get("objective"),
+                        heldout_wer=translator.metrics.get("heldout_wer"))
     if args.format == "json":
         sys.stdout.write(json.dumps(info, indent=2, default=str) + "\n")
         return

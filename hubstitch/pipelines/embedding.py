@@ -26,7 +26,7 @@ from ..hub.cards import hub_base_model, hub_dataset, shared_license, template
 from ..spaces import LatentSpaceRef
 from ..translators.card import METRIC_NAMES
 from ..translators.translator import Translator
-from .pipeline import StitchedPipeline
+from .pipeline import StitchedPipeline, register_shape
 
 
 class StitchedEncoder(StitchedPipeline):
@@ -78,3 +78,6 @@ class StitchedEncoder(StitchedPipeline):
         from .sentence_transformers_export import export_sentence_transformers
 
         return export_sentence_transformers(self, folder, repo_id=repo_id)
+
+
+register_shape("embedding", StitchedEncoder)

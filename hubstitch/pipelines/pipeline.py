@@ -46,7 +46,16 @@ STAGE_KINDS = {"encoder": Encoder, "translator": Translator, "classifier-head": 
 ROLES = {"translated": ("encoder", "translator", "head"), "relative": ("encoder", "head"),
          "native": ("encoder", "head"), "embedding": ("encoder", "translator"),
          "generation": ("encoder", "translator", "decoder"), "native-generation": ("encoder", "decoder")}
+SHAPE_CLASSES: dict[str, type] = {}  # shape -> the subclass that loads it (`register_shape`); others load as this one
 CHECKPOINT_KINDS = ("encoder", "decoder")  # stages that are transformers checkpoints: a Hub id or a local folder
+
+
+def register_shape(shape: str, pipeline_class: type) -> None:
+    """Load pipelines of `shape` as `pipeline_class` (a subclass defined in its own module, which registers itself:
+    this module never imports it, so the two do not import each other)."""
+    if shape not in ROLES:
+        raise ValueError(f"shape {shape!r} is not one of {sorted(ROLES)}")
+    SHAPE_CLASSES[shape] = pipeline_class
 
 
 def _stage_location(stage: dict[str, Any], root: Path | None) -> str:
@@ -300,10 +309,8 @@ class StitchedPipeline:
                                               f"{loaded['decoder'].ref.revision}, not the {stage['revision']} the "
                                               f"pipeline was saved with; fix: restore that folder, or re-save the "
                                               f"pipeline")
-        if shape == "embedding":
-            from .embedding import StitchedEncoder
-
-            pipe = StitchedEncoder(encoder, loaded["translator"], revision_override=bool(overrides))
+        if shape in SHAPE_CLASSES:  # a pipeline kind defined beside this one (pipelines.embedding registers its own)
+            pipe = SHAPE_CLASSES[shape](encoder, loaded["translator"], revision_override=bool(overrides))
         elif "decoder" in loaded:
             pipe = cls(encoder, loaded.get("translator"), loaded["decoder"], revision_override=bool(overrides))
         else:

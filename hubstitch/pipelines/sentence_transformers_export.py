@@ -21,7 +21,7 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
@@ -33,8 +33,13 @@ from ..hub.cards import hub_base_model, hub_dataset, shared_license, template
 from ..translators.affine import affine_stages
 from ..translators.card import METRIC_NAMES
 
-if TYPE_CHECKING:
-    from .embedding import StitchedEncoder
+
+class StitchedEncoder(Protocol):
+    """What an export reads of `hubstitch.pipelines.embedding.StitchedEncoder` (named here, not imported: the
+    embedding module imports this one when asked to export)."""
+
+    encoder: Any
+    translator: Any
 
 POOLING_KEYS = {"cls": "pooling_mode_cls_token", "mean": "pooling_mode_mean_tokens", "max": "pooling_mode_max_tokens",
                 "lasttoken": "pooling_mode_lasttoken"}

@@ -61,4 +61,6 @@ def render_translator_card(config: TranslatorConfig, repo_id: str | None = None)
         options_json=json.dumps(config.options, sort_keys=True), selection=config.selection,
         anchors=config.anchors, n_anchors=config.n_anchors, n_heldout=config.metrics.get("n_heldout"),
         metrics_rows=[(METRIC_NAMES.get(k, k), v) for k, v in heldout.items()], pairing=config.pairing,
+        kind=config.kind, context=config.context, refinement=config.refinement,
+        heldout_wer=config.metrics.get("heldout_wer"),
     )

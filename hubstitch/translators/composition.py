@@ -49,20 +49,30 @@ def compose(*translators: Translator) -> Translator:
                 f"{list(COMPOSABLE)} without L2 preprocessing are affine end to end; fix: fit the A->C translator "
                 f"directly on anchors"
             )
+    kinds = {translator.kind for translator in translators}
+    if len(kinds) > 1:
+        raise HubstitchValueError("cannot compose vector and sequence translators: one maps a latent per item, the "
+                                  "other frame sequences; fix: compose translators of one kind")
+    if any(translator.config.context for translator in translators[1:]):
+        raise HubstitchValueError("a sequence translator with temporal context can only come first in a "
+                                  "composition (its context would mix the previous translator's frames); fix: fit "
+                                  "the A->C translator directly on anchor clips")
     for first, second in zip(translators, translators[1:], strict=False):
         check_same_space(first.config.target, second.config.source, "first translator", "second translator")
     source, target = translators[0].config.source, translators[-1].config.target
-    probe = torch.cat([torch.zeros(1, source.dim), torch.eye(source.dim)]).double()
-    out = probe
-    for translator in translators:
-        out = translator(out).double()
+    width = translators[0].config.source_input_dim  # a sequence translator's frames with their context
+    probe = torch.cat([torch.zeros(1, width), torch.eye(width)]).double()
+    out = translators[0].translation(probe).double()  # frame by frame: the maps themselves, without the sequences
+    for translator in translators[1:]:
+        out = translator.translation(out).double()
     bias, weight = out[0], out[1:] - out[0]
     options = {"source_preprocessing": "none", "target_preprocessing": "none"}
-    translation = LatentTranslation("affine", source.dim, target.dim, source.dim, target.dim, 0, options)
+    translation = LatentTranslation("affine", width, target.dim, width, target.dim, 0, options)
     translation.map.weight, translation.map.bias = weight.contiguous(), bias.contiguous()
-    config = TranslatorConfig(method="affine", source=source, target=target, source_active_dim=source.dim,
+    config = TranslatorConfig(method="affine", source=source, target=target, source_active_dim=width,
                               target_active_dim=target.dim, n_anchors=0, options=translation.options,
-                              lineage=[part for t in translators for part in _lineage(t)])
+                              lineage=[part for t in translators for part in _lineage(t)],
+                              kind=translators[0].kind, context=translators[0].config.context)
     composed = Translator(config)
     composed.translation = translation
     return composed.eval()

@@ -236,3 +236,32 @@ def test_a_generating_pipeline_round_trips_through_the_loopback_hub_by_id(stages
     assert loaded.decoder.generate_options == {"num_beams": 2}
     assert loaded(clips) == before and isinstance(before[0]["text"], str)
     assert loaded(clips[0]) == before[0]  # one clip, one answer
+
+
+def test_sequence_translators_compose_frame_by_frame_and_their_card_and_info_say_so(gen, tmp_path):
+    import subprocess
+    import sys
+
+    x = torch.randn(5, 30, 6, generator=gen)
+    r1, r2 = torch.randn(6, 6, generator=gen), torch.randn(6, 4, generator=gen)
+    ab = fit_sequence_translator(x, x @ r1, method="linear", context=1, padding_frames=0, source_ref="org/a",
+                                 target_ref="org/b")
+    bc = fit_sequence_translator(x @ r1, x @ r1 @ r2, method="linear", padding_frames=0, source_ref="org/b",
+                                 target_ref="org/c")
+    ac = hubstitch.compose(ab, bc)
+    assert (ac.kind, ac.config.context) == ("sequence", 1)
+    assert torch.allclose(ac(x), bc(ab(x)), atol=1e-4)
+    with pytest.raises(HubstitchValueError, match="can only come first"):
+        hubstitch.compose(bc, ab)
+    vector = hubstitch.fit_translator(torch.randn(40, 4, generator=gen), torch.randn(40, 4, generator=gen),
+                                      method="linear", source_ref="org/c", target_ref="org/d")
+    with pytest.raises(HubstitchValueError, match="cannot compose vector and sequence"):
+        hubstitch.compose(bc, vector)
+    ab.save_pretrained(tmp_path / "ab")
+    card = (tmp_path / "ab" / "README.md").read_text()
+    assert "**sequence translator**" in card and "its 1 neighbours on each side" in card
+    assert "torch.randn(2, 1500, 6)" in card and "frame pairs" in card
+    info = subprocess.run([sys.executable, "-m", "hubstitch.cli", "info", str(tmp_path / "ab"), "--format", "json"],
+                          capture_output=True, text=True, timeout=300)
+    assert info.returncode == 0, info.stderr
+    assert json.loads(info.stdout)["kind"] == "sequence translator" and json.loads(info.stdout)["context"] == 1
