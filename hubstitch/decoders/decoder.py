@@ -133,13 +133,14 @@ class Decoder:
         logger.debug("loaded %r", decoder)
         return decoder
 
-    def prompt_ids(self) -> list[int]:
+    def prompt_ids(self, language: str | None = None) -> list[int]:
         """The tokens generation starts from with this decoder's options: the decoder start token, then (for a
-        multilingual Whisper) the language and task, and the no-timestamps token where the checkpoint has one."""
+        multilingual Whisper) the language (`language`, else this decoder's, else English) and task, and the
+        no-timestamps token where the checkpoint has one."""
         config = self.model.generation_config
         ids = [int(config.decoder_start_token_id)]
         if getattr(config, "is_multilingual", False):
-            language = self.generate_options.get("language") or "en"
+            language = language or self.generate_options.get("language") or "en"
             token = language if language.startswith("<|") else f"<|{language}|>"
             lang_to_id = getattr(config, "lang_to_id", None) or {}
             if token not in lang_to_id:
@@ -150,11 +151,11 @@ class Decoder:
             ids.append(int(config.no_timestamps_token_id))
         return ids
 
-    def token_sequences(self, texts: list[str]) -> list[list[int]]:
+    def token_sequences(self, texts: list[str], language: str | None = None) -> list[list[int]]:
         """Each text as the full token sequence the decoder would generate: the prompt, the text, the end token."""
         end = int(self.model.generation_config.eos_token_id)
         prefix = TEXT_PREFIX.get(self.family, "")
-        prompt = self.prompt_ids()
+        prompt = self.prompt_ids(language)
         sequences = []
         for i, text in enumerate(texts):
             if not isinstance(text, str) or not text.strip():

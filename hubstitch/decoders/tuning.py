@@ -43,7 +43,7 @@ def check_tuning(epochs: Any, lr: Any, batch_size: Any) -> None:
 
 def _batch(decoder: Decoder, sequences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
     """Teacher-forcing inputs (every token but the last) and targets (every token after the prompt), padded."""
-    prompt = len(decoder.prompt_ids())
+    prompt = len(decoder.prompt_ids())  # its length: the language does not change it
     longest = max(len(s) for s in sequences) - 1
     pad = decoder.model.config.pad_token_id or 0
     inputs = torch.full((len(sequences), longest), pad, dtype=torch.long)
@@ -71,7 +71,8 @@ def decoder_loss(translator: Translator, decoder: Decoder, states: torch.Tensor,
 
 def refine_with_decoder(translator: Translator, states, transcripts: list[str], decoder: Decoder, *,
                         epochs: int = 3, lr: float = 1e-3, batch_size: int = 8, seed: int = 0,
-                        transcript_source: str = "given", progress: bool = True) -> Translator:
+                        transcript_source: str = "given", language: str | None = None,
+                        progress: bool = True) -> Translator:
     """A copy of `translator` (kind ``sequence``; a linear, affine or mlp map) whose map is trained so that the
     frozen `decoder` reading its output predicts `transcripts` from the source `states` (n, frames, d_s).
 
@@ -93,7 +94,10 @@ def refine_with_decoder(translator: Translator, states, transcripts: list[str], 
         raise HubstitchValueError(f"the translator gives width {translator.config.target.dim} but "
                                   f"{decoder.ref.model_id}'s decoder reads {decoder.dim}; fix: fit the translator "
                                   f"into that decoder's encoder")
-    sequences = decoder.token_sequences(transcripts)
+    language = language or decoder.generate_options.get("language") or "en"
+    if not getattr(decoder.model.generation_config, "is_multilingual", False):
+        language = None  # an English-only checkpoint has no language token
+    sequences = decoder.token_sequences(transcripts, language)
     tuned = copy.deepcopy(translator)
     tensors = [t for t in [*tuned.translation.map.parameters(), *tuned.translation.map.buffers()]
                if t.is_floating_point()]
@@ -129,5 +133,6 @@ def refine_with_decoder(translator: Translator, states, transcripts: list[str], 
     tuned.config.refinement = {
         "objective": "decoder-loss", "decoder": {"model_id": decoder.ref.model_id, "revision": decoder.ref.revision},
         "transcripts": transcript_source, "clips": len(states), "epochs": epochs, "lr": lr,
-        "batch_size": batch_size, "seed": seed, "loss_per_epoch": losses}
+        "batch_size": batch_size, "seed": seed, "loss_per_epoch": losses,
+        **({"language": language} if language else {})}
     return tuned.eval()

@@ -120,6 +120,9 @@ class StitchedPipeline:
             self.shape = "generation" if translator is not None else "native-generation"
             check_generation_stages(encoder, translator.config if translator else None, self.decoder.ref,
                                     revision_override=revision_override)
+            tuned_language = ((translator.config.refinement or {}) if translator else {}).get("language")
+            if tuned_language and "language" not in self.decoder.generate_options:
+                self.generate_options["language"] = tuned_language  # generate as the map was tuned
             self._anchor_latents = None
             self.metrics = {}
             return

@@ -72,8 +72,8 @@ def fit_sequence_from_encoders(source: Encoder, target: Encoder, anchors: Anchor
                                method: str = "linear", context: int = 0,
                                padding_frames: int = DEFAULT_PADDING_FRAMES, transcript_column: str | None = None,
                                refine: str = "auto", decoder: Decoder | None = None, epochs: int = 3,
-                               lr: float = 1e-3, batch_size: int = 8, progress: bool = True,
-                               **options: Any) -> Translator:
+                               lr: float = 1e-3, batch_size: int = 8, language: str = "en",
+                               progress: bool = True, **options: Any) -> Translator:
     """See the module docstring; `fit_from_encoders(..., sequence=True)` calls this."""
     check_sequence_encoders(source, target)
     if refine not in REFINEMENTS:
@@ -107,24 +107,26 @@ def fit_sequence_from_encoders(source: Encoder, target: Encoder, anchors: Anchor
     if transcripts is None:
         logger.info("transcribing the %d anchor clips with %s itself (no transcript column)", len(chosen),
                     target.ref.model_id)
-        transcripts, source_of_text = decoder.generate(y, batch_size=batch_size, progress=progress), "target-model"
+        transcripts = decoder.generate(y, batch_size=batch_size, progress=progress, language=language)
+        source_of_text = "target-model"
     keep = [i for i, text in enumerate(transcripts) if text.strip()]
     if not keep:
         raise HubstitchValueError("every anchor transcript is empty; expected speech in the anchor clips; fix: check "
                               "the audio column, or pass transcript_column")
     tuned = refine_with_decoder(translator, x[keep], [transcripts[i] for i in keep], decoder, epochs=epochs, lr=lr,
                                 batch_size=batch_size, seed=seed, transcript_source=source_of_text,
-                                progress=progress)
+                                language=language, progress=progress)
     if eval_x is not None:
-        _heldout_wer(tuned, translator, decoder, eval_x, eval_y, heldout, transcript_column, batch_size)
+        _heldout_wer(tuned, translator, decoder, eval_x, eval_y, heldout, transcript_column, batch_size, language)
     return tuned
 
 
 def _heldout_wer(tuned: Translator, plain: Translator, decoder: Decoder, eval_x: torch.Tensor, eval_y: torch.Tensor,
-                 heldout: AnchorSet, transcript_column: str | None, batch_size: int) -> None:
-    """Held-out word error rates of the tuned and the untuned map (and the target natively) into the metrics."""
+                 heldout: AnchorSet, transcript_column: str | None, batch_size: int, language: str) -> None:
+    """Held-out word error rates of the tuned and the untuned map (and the target natively) into the metrics, all
+    generated with the language the map was tuned with (a multilingual decoder would otherwise guess it)."""
     references = _transcripts(heldout, transcript_column)
-    native = decoder.generate(eval_y, batch_size=batch_size)
+    native = decoder.generate(eval_y, batch_size=batch_size, language=language)
     against = "transcripts"
     if references is None:
         references, against = native, "target-model transcription"
@@ -132,8 +134,8 @@ def _heldout_wer(tuned: Translator, plain: Translator, decoder: Decoder, eval_x:
     if not keep:
         return
     rows = torch.tensor(keep)
-    stitched = decoder.generate(tuned(eval_x[rows]), batch_size=batch_size)
-    untuned = decoder.generate(plain(eval_x[rows]), batch_size=batch_size)
+    stitched = decoder.generate(tuned(eval_x[rows]), batch_size=batch_size, language=language)
+    untuned = decoder.generate(plain(eval_x[rows]), batch_size=batch_size, language=language)
     wer = {"stitched": word_error_rate([references[i] for i in keep], stitched),
            "untuned": word_error_rate([references[i] for i in keep], untuned),
            "clips": len(keep), "against": against}
