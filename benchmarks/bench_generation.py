@@ -298,26 +298,33 @@ def plot(results: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True)
     natives = {row["direction"].split()[0]: row["wer"] for row in results["rows"] if row["route"] == "native"}
+    routes = sorted({r["route"].replace("tiny.en natively", "the source natively").replace(
+        "base natively", "the source natively") for r in results["rows"] if r["n"]})
+    colours = {route: plt.get_cmap("tab20")(i % 20) for i, route in enumerate(routes)}
     for ax, label in zip(axes, ("tiny.en -> base", "base -> tiny.en"), strict=True):
-        rows = [r for r in results["rows"] if r["direction"] == label and r["n"]]
-        routes = sorted({r["route"] for r in rows if not r["route"].startswith("control: tiny")
-                         and not r["route"].startswith("control: base")})
-        for route in routes:
+        rows = [{**r, "route": r["route"].replace("tiny.en natively", "the source natively").replace(
+            "base natively", "the source natively")} for r in results["rows"] if r["direction"] == label and r["n"]]
+        for route in sorted({r["route"] for r in rows}):
             points = sorted((r["n"], r["wer"]) for r in rows if r["route"] == route)
-            style = "-o" if "tuned" in route else (":" if "control" in route else "--")
-            ax.plot([p[0] for p in points], [min(p[1], 1.5) for p in points], style, label=route, markersize=4)
+            style = "-o" if "tuned" in route else (":s" if "control" in route else "--^")
+            ax.plot([p[0] for p in points], [min(p[1], 1.5) for p in points], style, label=route, markersize=5,
+                    color=colours[route])
         for name, value in natives.items():
             ax.axhline(value, color="black" if name == label.split()[0] else "grey", linewidth=0.8)
-            ax.text(16, value, f" native {name}", fontsize=7, va="bottom")
+            ax.text(0.01, value, f" native {name}", fontsize=7, va="bottom", transform=ax.get_yaxis_transform())
         ax.set_xscale("log", base=2)
-        ax.set_title(f"{label}: the target's decoder reads the source's encoder")
+        ax.set_xlim(12, 1400)
+        ax.set_title(f"{label} (the target's decoder)", fontsize=10)
         ax.set_xlabel("anchor clips")
-    axes[0].set_ylabel("WER on 100 held-out spoken titles (capped at 1.5)")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=7)
-    fig.tight_layout(rect=(0, 0.22, 1, 1))
+    axes[0].set_ylabel("WER, 100 held-out spoken titles (cap 1.5)")
+    handles: dict = {}
+    for ax in axes:
+        for handle, name in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(name, handle)
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=2, fontsize=7)
+    fig.tight_layout(rect=(0, 0.3, 1, 1))
     fig.savefig(RESULTS / "generation.png", dpi=120)
 
 
