@@ -265,3 +265,20 @@ def test_sequence_translators_compose_frame_by_frame_and_their_card_and_info_say
                           capture_output=True, text=True, timeout=300)
     assert info.returncode == 0, info.stderr
     assert json.loads(info.stdout)["kind"] == "sequence translator" and json.loads(info.stdout)["context"] == 1
+
+
+def test_word_error_rate_equals_jiwer_on_random_texts(seed):
+    import random
+
+    import jiwer
+
+    from hubstitch.decoders.wer import normalize_text, word_error_rate
+
+    rng = random.Random(seed)
+    words = ["the", "cat", "dog", "sat", "on", "a", "mat", "news", "today"]
+    references = [" ".join(rng.choices(words, k=rng.randint(1, 9))) for _ in range(40)]
+    hypotheses = [" ".join(rng.choices(words, k=rng.randint(0, 9))) for _ in range(40)]
+    assert word_error_rate(references, hypotheses) == pytest.approx(jiwer.wer(references, hypotheses), abs=1e-12)
+    assert normalize_text("Don't STOP, 'now' - ok?") == "don't stop now ok"
+    with pytest.raises(HubstitchValueError, match="parallel"):
+        word_error_rate(["a"], [])
