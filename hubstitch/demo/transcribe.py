@@ -6,7 +6,7 @@ speech on the shelf, with their transcripts) and kept in the workspace, so a sec
 
 Example:
     >>> from hubstitch.demo.transcribe import DemoTranscriber  # doctest: +SKIP
-    >>> DemoTranscriber(stages, n_clips=256).transcribe(("clip.wav"))  # doctest: +SKIP
+    >>> DemoTranscriber(stages, n_clips=256).transcribe("clip.wav")  # doctest: +SKIP
     {'Whisper tiny.en': ('Please open the window.', 0.41), ...}
 """
 

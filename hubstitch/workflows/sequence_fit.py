@@ -111,8 +111,8 @@ def fit_sequence_from_encoders(source: Encoder, target: Encoder, anchors: Anchor
         source_of_text = "target-model"
     keep = [i for i, text in enumerate(transcripts) if text.strip()]
     if not keep:
-        raise HubstitchValueError("every anchor transcript is empty; expected speech in the anchor clips; fix: check "
-                              "the audio column, or pass transcript_column")
+        raise HubstitchValueError("every anchor transcript is empty; expected speech in the anchor clips; fix: "
+                                  "check the audio column, or pass transcript_column")
     tuned = refine_with_decoder(translator, x[keep], [transcripts[i] for i in keep], decoder, epochs=epochs, lr=lr,
                                 batch_size=batch_size, seed=seed, transcript_source=source_of_text,
                                 language=language, progress=progress)
