@@ -32,8 +32,8 @@ def _load_head(spec: str, local_files_only: bool | None = None):
 
 def generate_options(args: argparse.Namespace) -> dict[str, Any]:
     """The generation options a command was given (--language, --num-beams, --max-new-tokens)."""
-    names = {"language": "language", "num_beams": "num_beams", "max_new_tokens": "max_new_tokens"}
-    return {key: getattr(args, name) for key, name in names.items() if getattr(args, name, None) is not None}
+    names = ("language", "num_beams", "max_new_tokens")
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 
 def _load_decoder(spec: str | None, translator, trust_remote_code: bool, options: dict[str, Any]):

@@ -150,8 +150,7 @@ def encoder_for_space(space, spec: str | None, trust_remote_code: bool = False):
     name, revision, modality = parse_encoder_spec(spec or space.model_id)
     local = Path(name).exists()
     return Encoder.from_pretrained(name, revision=revision or (None if local else space.revision),
-                                   modality=modality or space.modality,
-                                   pooling=None if space.pooling == "none" else space.pooling,  # "none": frames
+                                   modality=modality or space.modality, pooling=space.pooling,
                                    layer=space.layer if space.layer is not None else -1,
                                    trust_remote_code=trust_remote_code)
 

@@ -133,14 +133,24 @@ class Decoder:
         logger.debug("loaded %r", decoder)
         return decoder
 
+    @property
+    def multilingual(self) -> bool:
+        """True where the checkpoint's prompt names a language (and a task); English-only checkpoints take none."""
+        return bool(getattr(self.model.generation_config, "is_multilingual", False))
+
+    def language_for(self, language: str | None = None) -> str | None:
+        """The language a prompt names: `language`, else this decoder's, else English; None for an English-only
+        checkpoint."""
+        return (language or self.generate_options.get("language") or "en") if self.multilingual else None
+
     def prompt_ids(self, language: str | None = None) -> list[int]:
         """The tokens generation starts from with this decoder's options: the decoder start token, then (for a
-        multilingual Whisper) the language (`language`, else this decoder's, else English) and task, and the
-        no-timestamps token where the checkpoint has one."""
+        multilingual Whisper) the language (`language_for`) and task, and the no-timestamps token where the
+        checkpoint has one."""
         config = self.model.generation_config
         ids = [int(config.decoder_start_token_id)]
-        if getattr(config, "is_multilingual", False):
-            language = language or self.generate_options.get("language") or "en"
+        language = self.language_for(language)
+        if language:
             token = language if language.startswith("<|") else f"<|{language}|>"
             lang_to_id = getattr(config, "lang_to_id", None) or {}
             if token not in lang_to_id:
@@ -192,7 +202,7 @@ class Decoder:
 
         states = self.check_states(states)
         options = {**self.generate_options, **check_generate_options(generate_options)}
-        if not getattr(self.model.generation_config, "is_multilingual", False):
+        if not self.multilingual:
             options.pop("language", None)  # an English-only checkpoint takes no language token
             options.pop("task", None)
         # a bound of the checkpoint's own (its positions less the prompt): generate's own default can run past it

@@ -24,7 +24,7 @@ import torch
 from huggingface_hub.utils import tqdm
 
 from ..errors import HubstitchValueError
-from ..math.sequence import check_sequences, with_context
+from ..math.sequence import check_sequences
 from ..translators.translator import Translator
 from .decoder import Decoder
 
@@ -58,11 +58,7 @@ def _batch(decoder: Decoder, sequences: list[list[int]]) -> tuple[torch.Tensor, 
 def decoder_loss(translator: Translator, decoder: Decoder, states: torch.Tensor,
                  sequences: list[list[int]]) -> torch.Tensor:
     """Mean next-token cross-entropy of `decoder` reading `translator(states)`, over the transcript tokens."""
-    stacked = with_context(states, translator.config.context)
-    translation = translator.translation
-    dtype = translation.output_center.dtype
-    out = translation.apply_map(stacked.reshape(-1, stacked.shape[-1]).to(dtype))
-    out = out.reshape(states.shape[0], states.shape[1], -1).float().to(decoder.device)
+    out = translator.translate_frames(states, differentiable=True).float().to(decoder.device)
     inputs, targets = _batch(decoder, sequences)
     logits = decoder.model(encoder_outputs=(out,), decoder_input_ids=inputs.to(decoder.device)).logits
     return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(),
@@ -94,9 +90,7 @@ def refine_with_decoder(translator: Translator, states, transcripts: list[str], 
         raise HubstitchValueError(f"the translator gives width {translator.config.target.dim} but "
                                   f"{decoder.ref.model_id}'s decoder reads {decoder.dim}; fix: fit the translator "
                                   f"into that decoder's encoder")
-    language = language or decoder.generate_options.get("language") or "en"
-    if not getattr(decoder.model.generation_config, "is_multilingual", False):
-        language = None  # an English-only checkpoint has no language token
+    language = decoder.language_for(language)
     sequences = decoder.token_sequences(transcripts, language)
     tuned = copy.deepcopy(translator)
     tensors = [t for t in [*tuned.translation.map.parameters(), *tuned.translation.map.buffers()]

@@ -224,6 +224,8 @@ class Encoder:
                                f"checkpoint; fix: point at the checkpoint folder")
         family = _read_json(folder / "config.json").get("model_type", "")
         modality = cls._modality(resolved.name, family, modality)
+        if pooling == SEQUENCE_POOLING:  # the space of encode_frames: frames need no pooling, encode() its default
+            pooling = None
         pooling = pooling or (st and st["pooling"]) or default_pooling(family, modality)
         check_pooling(pooling)
         processor = cls._processor(resolved.name, folder, modality)
@@ -332,6 +334,17 @@ class Encoder:
             check_length(clip, start + i, rate, self.family)
         return clips
 
+    def _item_list(self, items: Any, batch_size: Any, suggested: int) -> list:
+        """`items` as a list (one item: a list of one), after refusing a bare audio array and a bad batch size."""
+        if self.modality == "audio" and isinstance(items, np.ndarray):
+            raise EncoderError(f"a bare array of shape {items.shape} was passed to an audio encoder; its sampling "
+                               f"rate is unknown; fix: pass (array, sampling_rate), or a list of such pairs")
+        items = [items] if is_single_item(items) else list(items)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise EncoderError(f"batch_size={batch_size!r}; expected a whole number of at least 1; fix: pass "
+                               f"{suggested}")
+        return items
+
     @property
     def frames_ref(self) -> LatentSpaceRef:
         """The space of this encoder's frame sequences (`encode_frames`): its `ref` with pooling ``"none"``."""
@@ -363,14 +376,9 @@ class Encoder:
         if self.modality != "audio":
             raise EncoderError(f"{self.ref.model_id} is a {self.modality} encoder; frame sequences come from audio "
                                f"encoders; fix: use encode() for one vector per item")
-        if isinstance(items, np.ndarray):
-            raise EncoderError(f"a bare array of shape {items.shape} was passed to an audio encoder; its sampling "
-                               f"rate is unknown; fix: pass (array, sampling_rate), or a list of such pairs")
-        items = [items] if is_single_item(items) else list(items)
+        items = self._item_list(items, batch_size, suggested=8)
         if not items:
             raise EncoderError("no items to encode; expected a non-empty list; fix: check the dataset split")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise EncoderError(f"batch_size={batch_size!r}; expected a whole number of at least 1; fix: pass 8")
         if single_clips(self.processor, self.family):
             batch_size = 1
         states, masks = [], []
@@ -448,12 +456,7 @@ class Encoder:
 
         A single item (a string, a path, an image, an array) gives one row, as sentence-transformers does.
         """
-        if self.modality == "audio" and isinstance(items, np.ndarray):
-            raise EncoderError(f"a bare array of shape {items.shape} was passed to an audio encoder; its sampling "
-                               f"rate is unknown; fix: pass (array, sampling_rate), or a list of such pairs")
-        items = [items] if is_single_item(items) else list(items)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise EncoderError(f"batch_size={batch_size!r}; expected a whole number of at least 1; fix: pass 32")
+        items = self._item_list(items, batch_size, suggested=32)
         if self.modality in ("image", "audio"):  # decode images and clips lazily, batch by batch
             result = torch.empty(len(items), self.dim) if items else None
             if self.modality == "audio" and single_clips(self.processor, self.family):

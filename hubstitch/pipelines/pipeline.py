@@ -288,8 +288,6 @@ class StitchedPipeline:
                            role, new)
         encoder_stage = stages["encoder"]
         encoder_ref = check_manifest(root, manifest, overrides, local_files_only)
-        if shape in ("generation", "native-generation"):
-            encoder_ref.pooling = None  # frames: the encoder's own default pooling is what `encode` would use
         encoder = Encoder.from_pretrained(_stage_location(encoder_stage, root),
                                           revision=None if not is_hub_id(encoder_stage["model_id"])
                                           else encoder_ref.revision,

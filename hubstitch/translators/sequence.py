@@ -27,7 +27,7 @@ from ..errors import LatentsError
 from ..math.sequence import check_context, check_sequences, frame_pairs
 from ..metrics import evaluate
 from ..spaces import LatentSpaceRef
-from .fit import _provenance, _ref, fit_translator
+from .fit import _ref, fit_translator
 from .translator import Translator
 
 logger = logging.getLogger(__name__)
@@ -48,8 +48,7 @@ def _mask(mask: Any, states: torch.Tensor, name: str) -> torch.Tensor:
 def as_sequence_translator(translator: Translator, source_ref: LatentSpaceRef, context: int) -> Translator:
     """`translator` (fitted on frames, with `context` neighbours stacked) as a ``sequence`` translator whose
     source is `source_ref`, the width of one frame."""
-    config = replace(translator.config, source=source_ref, kind="sequence", context=context)
-    config.__post_init__()
+    config = replace(translator.config, source=source_ref, kind="sequence", context=context)  # format 3
     wrapped = Translator(config)
     wrapped.translation = translator.translation
     return wrapped.eval()
@@ -96,7 +95,6 @@ def fit_sequence_translator(source, target, mask=None, method: str = "linear", *
     options.setdefault("output_calibration", "none")
     fitted = fit_translator(x, y, method=method, seed=seed, target_ref=target_ref, anchors=anchors, **options)
     translator = as_sequence_translator(fitted, _ref(source_ref, source.shape[2]), context)
-    translator.config.anchors = _provenance(anchors)
     translator.config.preprocessing["padding_frames"] = padding_frames
     if eval_source is not None:
         eval_source, eval_target = check_sequences(eval_source, "eval_source"), check_sequences(eval_target,

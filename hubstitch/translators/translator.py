@@ -87,11 +87,17 @@ class Translator(nn.Module, OneCommitPush, PyTorchModelHubMixin, library_name="h
                                  f"sequence (x[None]), or use a vector translator for one latent per item")
         states = check_sequences(source_latents, "source")
         check_width(states[0], self.config.source.dim, "source")
-        stacked = with_context(states, self.config.context)
-        out = self.translation(stacked.reshape(-1, stacked.shape[-1]))
-        return out.reshape(states.shape[0], states.shape[1], -1)
+        return self.translate_frames(states)
 
     transform = forward
+
+    def translate_frames(self, states: torch.Tensor, *, differentiable: bool = False) -> torch.Tensor:
+        """Checked sequences (n, frames, source_dim) -> (n, frames, target_dim), each frame read with its context;
+        with `differentiable`, gradients reach the map's tensors (`hubstitch.decoders.tuning` tunes them)."""
+        stacked = with_context(states, self.config.context)
+        flat = stacked.reshape(-1, stacked.shape[-1])
+        out = self.translation.apply_map(flat).to(flat.dtype) if differentiable else self.translation(flat)
+        return out.reshape(states.shape[0], states.shape[1], -1)
 
     def evaluate(self, source_latents, target_latents) -> dict[str, float]:
         """`hubstitch.metrics.evaluate` of the translated `source_latents` against `target_latents`."""
