@@ -15,7 +15,6 @@ Example:
 from __future__ import annotations
 
 import math
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,8 @@ from typing import Any
 import pyarrow as pa
 from huggingface_hub.utils import tqdm
 
-from ..index.lancedb_store import _lancedb, _local, migration_plan, publish_staged, staging_folder, translated_rows
+from ..index.lancedb_store import _lancedb, _local, check_new_table, migration_plan, publish_staged, translated_rows
+from ..index.staging import existing_database, staged_table
 from ..translators.translator import Translator
 from .ray_cluster import RaySettings, import_extra, ray_cluster, reraise
 
@@ -72,34 +72,41 @@ def migrate_on_ray(db: str | Path, old: str, translator: Translator, new: str, s
     `settings.num_workers` at a time, `rows_per_task` rows each)."""
     import_extra("lance", "a migration on Ray writes Lance fragments with pylance")  # before any work
     db = _local(db)
+    check_new_table(existing_database(db), new)
     _table, rows, schema = migration_plan(db, old, translator)
-    staged = staging_folder(db, new)
-    staged.parent.mkdir(parents=True, exist_ok=True)
     files = translator_files(translator)
     tasks = max(1, min(rows, max(math.ceil(rows / max(1, rows_per_task)), settings.num_workers)))
     bounds = [(rows * i // tasks, rows * (i + 1) // tasks) for i in range(tasks)]
-    try:
-        with ray_cluster(settings) as ray:
-            remote = ray.remote(num_cpus=settings.cpus_per_worker, max_retries=3)(_migrate_range)
-            files_ref = ray.put(files)
-            results: dict[int, Any] = {}
-            pending: dict[Any, int] = {}
-            queue = list(range(len(bounds)))
-            with tqdm(total=rows, desc=f"migrating {old} -> {new} on Ray", disable=not progress) as bar:
-                while queue or pending:
-                    while queue and len(pending) < settings.num_workers:
-                        i = queue.pop(0)
-                        pending[remote.remote(str(db), old, *bounds[i], files_ref, str(staged), schema,
-                                              batch_size)] = i
-                    done, _ = ray.wait(list(pending), num_returns=1)
-                    i = pending.pop(done[0])
-                    results[i] = ray.get(done[0])
-                    bar.update(bounds[i][1] - bounds[i][0])
-        commit_fragments(staged, schema, [fragment for i in range(len(bounds)) for fragment in results[i]])
-    except Exception as err:  # noqa: BLE001 - nothing is published; the staged fragments go
-        shutil.rmtree(staged, ignore_errors=True)
-        reraise(err)
-    target = translator.config.target
-    publish_staged(db, new, rows, target)
-    return {"table": new, "rows": rows, "space": vars(target), "migrated_from": old, "engine": "ray",
+    with staged_table(db, new) as staged:  # the staged fragments go on any error; nothing is published
+        try:
+            with ray_cluster(settings) as ray:
+                results = _run_tasks(ray, settings, bounds, (str(db), old), files, staged, schema, batch_size,
+                                     f"migrating {old} -> {new} on Ray", progress)
+            commit_fragments(staged, schema, [fragment for i in range(len(bounds)) for fragment in results[i]])
+        except Exception as err:  # noqa: BLE001 - a Ray error becomes its hubstitch type
+            reraise(err)
+        publish_staged(db, new, staged, rows, translator.config.target)
+    return {"table": new, "rows": rows, "space": vars(translator.config.target), "migrated_from": old, "engine": "ray",
             "tasks": len(bounds)}
+
+
+def _run_tasks(ray, settings: RaySettings, bounds: list[tuple[int, int]], source: tuple[str, str],
+               files: dict[str, bytes], staged: Path, schema: pa.Schema, batch_size: int, desc: str,
+               progress: bool) -> dict[int, Any]:
+    """Run one `_migrate_range` task per row range, at most `settings.num_workers` at a time; their fragments by
+    range."""
+    remote = ray.remote(num_cpus=settings.cpus_per_worker, max_retries=3)(_migrate_range)
+    files_ref = ray.put(files)
+    results: dict[int, Any] = {}
+    pending: dict[Any, int] = {}
+    queue = list(range(len(bounds)))
+    with tqdm(total=bounds[-1][1], desc=desc, disable=not progress) as bar:
+        while queue or pending:
+            while queue and len(pending) < settings.num_workers:
+                i = queue.pop(0)
+                pending[remote.remote(*source, *bounds[i], files_ref, str(staged), schema, batch_size)] = i
+            done, _ = ray.wait(list(pending), num_returns=1)
+            i = pending.pop(done[0])
+            results[i] = ray.get(done[0])
+            bar.update(bounds[i][1] - bounds[i][0])
+    return results

@@ -8,7 +8,8 @@
   a new table. The old table is only read. The new one is written in a staging folder inside the database
   (``.hubstitch-staging``, which LanceDB does not list), its row count and space are verified, and only then is it
   renamed into place, so a killed run leaves no half table; the next run clears the stale staging copy and starts
-  over. Publication by rename needs the database to be a local folder.
+  over. Publication by rename needs the database to be a local folder. Table names are plain names and nothing
+  outside the database is ever written or removed (`hubstitch.index.staging`).
 
 Example:
     >>> from hubstitch.index import lancedb_store  # doctest: +SKIP
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,10 +32,10 @@ from huggingface_hub.utils import tqdm
 
 from ..spaces import IncompatibleStagesError, LatentSpaceRef, check_same_space
 from ..translators.translator import Translator
+from .staging import check_table_name, existing_database, remove_inside, staged_table
 from .stream import VECTOR_COLUMN, IndexTableError, read_space, space_metadata, translate_batches, vector_array
 
 logger = logging.getLogger(__name__)
-STAGING = ".hubstitch-staging"
 
 
 def _lancedb():
@@ -55,7 +55,8 @@ def _local(db: str | Path) -> Path:
 
 def open_table(db: str | Path, name: str) -> tuple[Any, LatentSpaceRef, dict[str, Any]]:
     """(the LanceDB table, the space its vectors live in, the table's hubstitch record)."""
-    connection = _lancedb().connect(str(db))
+    check_table_name(name)
+    connection = _lancedb().connect(str(existing_database(db)))
     if name not in connection.list_tables().tables:
         raise IndexTableError(f"database {db} has no table {name!r} (it has {connection.list_tables().tables}); "
                               f"fix: build it with `hubstitch index build` or check the name")
@@ -70,42 +71,36 @@ def _schema(dim: int, metadata: dict[bytes, bytes], extra: pa.Schema | None = No
     return pa.schema([*fields, pa.field(VECTOR_COLUMN, pa.list_(pa.float32(), dim))], metadata=metadata)
 
 
-def staging_folder(db: Path, name: str) -> Path:
-    """The staging folder a new table `name` is written to before `publish_staged` (a stale one is cleared)."""
+def check_new_table(db: Path, name: str) -> None:
+    """Refuse a `name` that is not a plain table name or is already a table of `db`."""
+    check_table_name(name)
     if name in _lancedb().connect(str(db)).list_tables().tables:
         raise IndexTableError(f"table {name!r} already exists in {db}; expected a new name; fix: choose another "
                               f"name, or drop the old table first")
-    staged_folder = db / STAGING / f"{name}.lance"
-    if staged_folder.exists():
-        logger.info("removing the staging copy of %r left by an earlier run that did not finish", name)
-        shutil.rmtree(staged_folder)
-    return staged_folder
 
 
 def _publish(db: Path, name: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch], expected_rows: int,
              expected_space: LatentSpaceRef) -> None:
     """Write `batches` as table `name` through the staging folder; verify; rename into place."""
-    staged_folder = staging_folder(db, name)
-    _lancedb().connect(str(staged_folder.parent)).create_table(
-        name, data=pa.RecordBatchReader.from_batches(schema, batches), schema=schema)
-    publish_staged(db, name, expected_rows, expected_space)
+    check_new_table(db, name)
+    with staged_table(db, name) as staged:
+        _lancedb().connect(str(staged.parent)).create_table(
+            name, data=pa.RecordBatchReader.from_batches(schema, batches), schema=schema)
+        publish_staged(db, name, staged, expected_rows, expected_space)
 
 
-def publish_staged(db: Path, name: str, expected_rows: int, expected_space: LatentSpaceRef) -> None:
+def publish_staged(db: Path, name: str, staged: Path, expected_rows: int, expected_space: LatentSpaceRef) -> None:
     """Verify the staged table `name` (row count, space) and rename it into place, or remove it and refuse."""
-    staging = db / STAGING
-    staged_folder = staging / f"{name}.lance"
-    staged = _lancedb().connect(str(staging)).open_table(name)
-    rows = staged.count_rows()
-    space, _ = read_space(staged.schema, f"the staged table {name!r}")
+    table = _lancedb().connect(str(staged.parent)).open_table(name)
+    rows = table.count_rows()
+    space, _ = read_space(table.schema, f"the staged table {name!r}")
     if rows != expected_rows or space != expected_space:
-        shutil.rmtree(staged_folder, ignore_errors=True)
+        remove_inside(staged, db)
         raise IndexTableError(f"the staged table {name!r} has {rows} rows in space {space.model_id}; expected "
                               f"{expected_rows} rows in {expected_space.model_id}; nothing was published; fix: run "
                               f"it again")
-    os.rename(staged_folder, db / f"{name}.lance")  # atomic on one filesystem: the table appears whole
-    if not any(staging.iterdir()):
-        staging.rmdir()
+    check_new_table(db, name)  # a table of that name made by other means meanwhile is never replaced
+    os.rename(staged, db / f"{name}.lance")  # atomic on one filesystem: the table appears whole
 
 
 def build(encoder, items: Sequence[Any], db: str | Path, name: str, *, ids: Sequence[Any] | None = None,
@@ -114,6 +109,7 @@ def build(encoder, items: Sequence[Any], db: str | Path, name: str, *, ids: Sequ
     """Encode `items` into a new table `name` (columns id, text, vector); returns the row count."""
     db = _local(db)
     ids = [str(i) for i in (ids if ids is not None else range(len(items)))]
+    check_table_name(name)
     texts = list(texts) if texts is not None else [i if isinstance(i, str) else "" for i in items]
     if not (len(ids) == len(texts) == len(items)) or not items:
         raise IndexTableError(f"{len(items)} items, {len(ids)} ids, {len(texts)} texts; expected as many of each, at "
@@ -188,6 +184,7 @@ def migrate(db: str | Path, old: str, translator: Translator, new: str, *, batch
             progress: bool = True) -> dict[str, Any]:
     """Translate every vector of table `old` into `translator`'s target space as the new table `new`."""
     db = _local(db)
+    check_new_table(existing_database(db), new)
     table, rows, schema = migration_plan(db, old, translator)
     target = translator.config.target
 

@@ -162,3 +162,69 @@ def test_index_cli_build_query_migrate(parts, tmp_path):
                    "--to-table", "docs_b")
     assert migrated.returncode == 0, migrated.stderr
     assert "rows: 120" in migrated.stdout
+
+
+@pytest.mark.parametrize("name", ["../../outside", "../x", "a/b", "/tmp/x", ".hubstitch-staging", "..", "", "x" * 129,
+                                  "a\\b", "name with space"])
+def test_table_names_that_are_paths_are_refused_before_anything_is_written(parts, tmp_path, name):
+    source, _, translator = parts
+    db = tmp_path / "db" / "inner"
+    outside = tmp_path / "outside"
+    (outside / "keep.lance").mkdir(parents=True)
+    (outside / "keep.lance" / "data").write_text("precious")
+    lancedb_store.build(source, TEXTS[:10], db, "docs", progress=False)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    with pytest.raises(IndexTableError, match="is not a plain name"):
+        lancedb_store.build(source, TEXTS[:10], db, name, progress=False)
+    with pytest.raises(IndexTableError, match="is not a plain name"):
+        lancedb_store.migrate(db, "docs", translator, name, progress=False)
+    with pytest.raises(IndexTableError, match="is not a plain name"):
+        lancedb_store.open_table(db, name)
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+    assert (outside / "keep.lance" / "data").read_text() == "precious"
+
+
+def test_a_staging_link_out_of_the_database_is_refused_and_its_target_kept(parts, tmp_path):
+    source, _, translator = parts
+    db = tmp_path / "db"
+    lancedb_store.build(source, TEXTS[:10], db, "docs", progress=False)
+    outside = tmp_path / "outside"
+    (outside / "new.lance").mkdir(parents=True)
+    (outside / "new.lance" / "data").write_text("precious")
+    (db / ".hubstitch-staging").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(IndexTableError, match="symbolic link"):
+        lancedb_store.migrate(db, "docs", translator, "new", progress=False)
+    (db / ".hubstitch-staging").unlink()
+    # a link planted as the stale staged copy itself is refused too, and its target kept
+    (db / ".hubstitch-staging").mkdir()
+    (db / ".hubstitch-staging" / "new.lance").symlink_to(outside / "new.lance", target_is_directory=True)
+    with pytest.raises(IndexTableError, match="symbolic link"):
+        lancedb_store.migrate(db, "docs", translator, "new", progress=False)
+    assert (outside / "new.lance" / "data").read_text() == "precious"
+    assert lancedb.connect(str(db)).list_tables().tables == ["docs"]
+
+
+def test_a_second_run_writing_the_same_table_is_refused_and_keeps_the_first_ones_staging(parts, tmp_path):
+    from hubstitch.index.staging import staged_table
+
+    source, _, translator = parts
+    db = tmp_path / "db"
+    lancedb_store.build(source, TEXTS[:10], db, "docs", progress=False)
+    with staged_table(db, "new") as staged:  # the first run, mid-way
+        staged.mkdir()
+        (staged / "part").write_text("first run's data")
+        with pytest.raises(IndexTableError, match="another run is writing table 'new'"):
+            lancedb_store.migrate(db, "docs", translator, "new", progress=False)
+        assert (staged / "part").read_text() == "first run's data"
+        staged_other = lancedb_store.migrate(db, "docs", translator, "other", progress=False)  # other names go on
+        assert staged_other["rows"] == 10
+    assert not (db / ".hubstitch-staging" / "new.lock").exists()  # the lock goes with the run that held it
+    assert lancedb_store.migrate(db, "docs", translator, "new", progress=False)["rows"] == 10  # clears the stale copy
+    assert not (db / ".hubstitch-staging").exists()
+
+
+def test_readers_never_create_a_database_for_a_mistyped_folder(parts, tmp_path):
+    source, _, _ = parts
+    with pytest.raises(IndexTableError, match="is not an existing folder"):
+        lancedb_store.search(tmp_path / "typo", "docs", source.encode(TEXTS[:1], progress=False), source.ref)
+    assert not (tmp_path / "typo").exists()
