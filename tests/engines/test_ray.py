@@ -128,11 +128,31 @@ def test_a_target_reference_on_ray_gives_the_local_translator(ray_address, encod
 
 
 def _pair_encoder_processes() -> list:
+    """The `_PairEncoder` actor processes of this test's own Ray cluster: descendants of this process (the cluster
+    started by `ray.init` here runs its raylet and workers under it), never another user's Ray workers."""
     found = []
-    for process in psutil.process_iter(["cmdline"]):
-        if "_PairEncoder" in " ".join(process.info["cmdline"] or []):
-            found.append(process)
+    for process in psutil.Process().children(recursive=True):
+        try:
+            if "_PairEncoder" in " ".join(process.cmdline()):
+                found.append(process)
+        except psutil.Error:  # a process that ended meanwhile
+            continue
     return found
+
+
+def test_only_this_clusters_workers_are_candidates_to_kill():
+    """A process of another user's that is named like a worker (reparented to init: not under this test) is never
+    picked."""
+    subprocess.run(["bash", "-c", "(exec -a _PairEncoder-foreign sleep 30 &)"], check=True)
+    foreign: list = []
+    try:
+        foreign = [p for p in psutil.process_iter(["cmdline"]) if "_PairEncoder-foreign" in " ".join(
+            p.info["cmdline"] or [])]
+        assert foreign, "the stand-in foreign process did not start"
+        assert not {p.pid for p in foreign} & {p.pid for p in _pair_encoder_processes()}
+    finally:
+        for process in foreign:
+            process.kill()
 
 
 @pytest.mark.slow
