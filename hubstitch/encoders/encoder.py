@@ -228,7 +228,7 @@ class Encoder:
             pooling = None
         pooling = pooling or (st and st["pooling"]) or default_pooling(family, modality)
         check_pooling(pooling)
-        processor = cls._processor(resolved.name, folder, modality)
+        processor = cls._processor(resolved.name, folder, modality, trust_remote_code)
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         with quiet_transformers():  # its LOAD REPORT lists the classifier a base model drops on purpose
             model = AutoModel.from_pretrained(folder, trust_remote_code=trust_remote_code,
@@ -269,7 +269,8 @@ class Encoder:
         return natural
 
     @staticmethod
-    def _processor(name: str, folder: Path, modality: str) -> Any:
+    def _processor(name: str, folder: Path, modality: str, trust_remote_code: bool = False) -> Any:
+        """The checkpoint's tokenizer or processor, with `trust_remote_code` passed on (transformers never asks)."""
         if modality == "text":
             if not any((folder / f).is_file() for f in TOKENIZER_FILES):
                 raise EncoderError(
@@ -278,7 +279,7 @@ class Encoder:
                 )
             from transformers import AutoTokenizer
 
-            return AutoTokenizer.from_pretrained(folder, local_files_only=True)
+            return AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=trust_remote_code)
         if not (folder / "preprocessor_config.json").is_file():
             raise EncoderError(f"{name} has no preprocessor_config.json in {folder}; expected an {modality} "
                                f"{'feature extractor' if modality == 'audio' else 'processor'}; fix: add the "
@@ -286,10 +287,11 @@ class Encoder:
         if modality == "audio":
             from transformers import AutoFeatureExtractor
 
-            return AutoFeatureExtractor.from_pretrained(folder, local_files_only=True)
+            return AutoFeatureExtractor.from_pretrained(folder, local_files_only=True,
+                                                        trust_remote_code=trust_remote_code)
         from transformers import AutoImageProcessor
 
-        return AutoImageProcessor.from_pretrained(folder, local_files_only=True)
+        return AutoImageProcessor.from_pretrained(folder, local_files_only=True, trust_remote_code=trust_remote_code)
 
     def _check_pooling_and_layer(self, layer: int) -> None:
         pooling, name = self.ref.pooling, self.ref.model_id
