@@ -17,6 +17,8 @@ def test_bbc_news_has_its_2225_articles_in_five_sorted_classes(shelf_data):
     counts = Counter(articles.labels())
     assert counts == {"business": 510, "entertainment": 386, "politics": 417, "sports": 511, "tech": 401}
     assert articles.source_items()[0].startswith("Ad sales boost Time Warner profit")
+    texts = articles.source_items()  # read as UTF-8: the pound sign is whole, never the latin-1 "Â£"
+    assert not any("Â" in t for t in texts) and sum("£" in t for t in texts) >= 600
     chosen = articles.select(20, selection="stratified", seed=1)
     assert set(chosen.labels()) == set(counts)
 
@@ -57,17 +59,33 @@ def test_spoken_bbc_speaks_every_title_in_every_voice_and_rate(shelf_data):
 
 def test_without_espeak_ng_a_full_install_skips_the_spoken_data_and_asking_for_it_says_why(tmp_path, monkeypatch,
                                                                                             caplog):
+    import json
+
     import hubstitch.shelf.datasets as shelf_datasets
     from hubstitch.shelf.models import ShelfError
 
     for name in ("bbc_news", "fashion_mnist"):  # already built: only the spoken data would be new
         (tmp_path / name).mkdir()
+        (tmp_path / name / shelf_datasets.MARKER).write_text(json.dumps({"format": shelf_datasets.FORMATS[name]}))
     monkeypatch.setattr(shelf_datasets.shutil, "which", lambda name: None)
     built = shelf_datasets.install_datasets(root=tmp_path)
     assert sorted(built) == ["bbc_news", "fashion_mnist"] and "skipping spoken_bbc" in caplog.text
     with pytest.raises(ShelfError, match="espeak-ng is not installed.*fix: apt-get install espeak-ng"):
         shelf_datasets.install_datasets(["spoken_bbc"], root=tmp_path)
     assert not (tmp_path / "spoken_bbc").exists()
+
+
+def test_article_files_are_read_as_utf8_and_an_older_build_is_rebuilt(tmp_path, monkeypatch):
+    import hubstitch.shelf.datasets as shelf_datasets
+
+    assert shelf_datasets.decode_article("Britannia members' £42m windfall".encode()) == (
+        "Britannia members' £42m windfall")
+    assert shelf_datasets.decode_article("caf\xe9 \x80".encode("latin-1")) == "café €"  # not UTF-8: Windows-1252
+    (tmp_path / "bbc_news").mkdir()  # a folder of the first build format (no marker): garbled text, rebuilt
+    rebuilt = []
+    monkeypatch.setattr(shelf_datasets, "build_bbc_news", lambda folder: rebuilt.append(folder))
+    shelf_datasets.install_datasets(["bbc_news"], root=tmp_path)
+    assert rebuilt == [tmp_path / "bbc_news"] and shelf_datasets.built_format(tmp_path / "bbc_news") == 1
 
 
 def test_an_article_lead_is_the_first_body_sentence_cut_to_its_word_budget():
