@@ -58,7 +58,7 @@ class Repo:
 @dataclass
 class Fault:
     route: str
-    mode: str  # an HTTP status ("500", "401", ...), "hang" (then the request is served) or "drop"
+    mode: str  # an HTTP status ("500", "401", ...), "gated" (403 GatedRepo), "hang" (then served) or "drop"
     times: int = 1
     seconds: float = 30.0
 
@@ -159,6 +159,9 @@ class _Handler(BaseHTTPRequestHandler):
                     self.close_connection = True
                     self.connection.close()
                     return
+                if fault and fault.mode == "gated":
+                    return self._error(403, "GatedRepo", f"Access to model {match.groupdict().get('repo')} is "
+                                       f"restricted and you are not in the authorized list")
                 if fault and fault.mode.isdigit():
                     return self._json({"error": "injected failure"}, int(fault.mode))
                 params = {k: v for k, v in match.groupdict().items() if v is not None}

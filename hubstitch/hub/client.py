@@ -1,9 +1,12 @@
 """Talking to the Hub: bounded transfers, one-commit uploads, and failures that say what is known.
 
 - Timeouts: huggingface_hub's shared HTTP client has none by default, so a hung server would hang a push or a
-  download forever. `ensure_timeouts` installs (through huggingface_hub's own `set_client_factory`, and only where
-  no other factory was set) a client whose connect / read / write timeouts are ``$HUBSTITCH_HUB_TIMEOUT`` seconds
-  (default 120): a bound on how long any request may stall, not on a whole large download.
+  download forever. `ensure_timeouts` gives that shared client (huggingface_hub's public `get_session`, and only
+  when nobody else gave it timeouts) connect / read / write timeouts of ``$HUBSTITCH_HUB_TIMEOUT`` seconds (default
+  120): a bound on how long any request may stall, not on a whole large download.
+- Downloads that fail say why by HTTP status (`download_error`): a gated repo asks for its conditions to be
+  accepted, 401 / 403 name the token, 429 says to wait, 5xx that the Hub failed; never "check the connection"
+  for an answer the Hub did give.
 - Uploads are one commit (`upload_folder`). When one fails, the error says what happened: refused for
   authentication or permission (`HubAuthError`, also an `HfHubHTTPError`), failed before the commit (nothing was
   committed), or cut off during the commit request, in which case the branch head is read again and the error
@@ -20,21 +23,21 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx2
-from huggingface_hub import CommitInfo, HfApi
+from huggingface_hub import CommitInfo, HfApi, get_session
 from huggingface_hub.errors import HfHubHTTPError
-from huggingface_hub.utils import _http
 
 from ..errors import HubstitchError
 from .offline_pins import check_push
 
 logger = logging.getLogger(__name__)
-_INSTALLED: dict[str, Any] = {"timeout": None, "factory": None}
+_BOUNDED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # shared clients hubstitch bounded -> seconds
 
 
 class HubTransferError(HubstitchError, OSError):
@@ -72,19 +75,15 @@ def ensure_timeouts() -> None:
             constants.HF_HUB_DOWNLOAD_TIMEOUT = seconds
         if "HF_HUB_ETAG_TIMEOUT" not in os.environ:
             constants.HF_HUB_ETAG_TIMEOUT = seconds
-    factory = _http._GLOBAL_CLIENT_FACTORY
-    if factory is not _http.default_client_factory and factory is not _INSTALLED["factory"]:
-        return  # the application configured its own client: leave it alone
-    if _INSTALLED["factory"] is not None and factory is _INSTALLED["factory"] and _INSTALLED["timeout"] == seconds:
-        return
-
-    def bounded_client() -> httpx2.Client:
-        client = _http.default_client_factory()
-        client.timeout = httpx2.Timeout(seconds, connect=min(seconds, 30.0))
-        return client
-
-    _http.set_client_factory(bounded_client)
-    _INSTALLED.update(timeout=seconds, factory=bounded_client)
+    session = get_session()
+    timeout = session.timeout
+    ours = _BOUNDED.get(session)
+    unbounded = all(value is None for value in (timeout.connect, timeout.read, timeout.write, timeout.pool))
+    if ours is None and not unbounded:
+        return  # the application gave huggingface_hub's client its own timeouts: leave them alone
+    if ours != seconds:
+        session.timeout = httpx2.Timeout(seconds, connect=min(seconds, 30.0))
+        _BOUNDED[session] = seconds
 
 
 @contextmanager
@@ -193,15 +192,72 @@ def _transfer_error(api: HfApi, repo_id: str, branch: str | None, head: str | No
                             f"the connection (or $HUBSTITCH_HUB_TIMEOUT) and run the same upload again")
 
 
+def _status(err: BaseException) -> tuple[int | None, BaseException | None]:
+    """The HTTP status the Hub answered with, from `err` or an error it was raised from (and that error)."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        status = getattr(getattr(err, "response", None), "status_code", None)
+        if isinstance(status, int):
+            return status, err
+        err = err.__cause__ or err.__context__
+    return None, None
+
+
+def download_error(err: BaseException, what: str, repo_id: str, repo_type: str = "model") -> HubstitchError | None:
+    """The hubstitch error for a download the Hub answered with an error status (None when it did not answer):
+    gated, 401, 403, 429 and 5xx each say what happened and the fix; nothing was cached half-way in any case."""
+    from huggingface_hub import constants
+    from huggingface_hub.errors import GatedRepoError
+
+    status, answered = _status(err)
+    if status is None:
+        return None
+    response = getattr(answered, "response", None)
+    page = f"{constants.ENDPOINT}/{'' if repo_type == 'model' else repo_type + 's/'}{repo_id}"
+    code = response.headers.get("X-Error-Code", "") if response is not None else ""
+    if isinstance(err, GatedRepoError) or isinstance(answered, GatedRepoError) or code == "GatedRepo":
+        return HubAuthError(f"{repo_id} is a gated repo: its authors ask each user to accept their conditions before "
+                            f"downloading the {what} (403); fix: open {page}, accept the conditions while logged in "
+                            f"as the token's account, then try again (a fine-grained token also needs read access "
+                            f"to public gated repos)", response=response)
+    if status == 401:
+        return HubAuthError(f"the Hub refused to serve the {what} {repo_id!r} (401: not logged in, or the token is "
+                            f"invalid or expired); fix: `hf auth login` or set HF_TOKEN to a valid token",
+                            response=response)
+    if status == 403:
+        return HubAuthError(f"the Hub refused to serve the {what} {repo_id!r} (403: the token may not read it: a "
+                            f"fine-grained token without read access to this repo, or an organisation's repo you are "
+                            f"not a member of); fix: use a token with read access to {repo_id}", response=response)
+    if status == 429:
+        wait = response.headers.get("Retry-After") if response is not None else None
+        return HubTransferError(f"the Hub rate-limited the download of the {what} {repo_id!r} (429"
+                                f"{f', retry after {wait} s' if wait else ''}); nothing was cached half-way; fix: "
+                                f"wait and try again (logged-in requests get higher limits: `hf auth login`)")
+    if status >= 500:
+        return HubTransferError(f"the Hub failed to serve the {what} {repo_id!r} ({status}, a server error: not "
+                                f"your connection); nothing was cached half-way; fix: try again later")
+    return None
+
+
 @contextmanager
-def hub_hint(what: str, repo_id: str, revision: str | None) -> Iterator[None]:
-    """Bound the transfer in time, and re-raise huggingface_hub's errors as they are with a note saying what
-    hubstitch was loading; a dropped or timed-out download becomes a `HubTransferError`."""
-    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+def hub_hint(what: str, repo_id: str, revision: str | None, repo_type: str = "model") -> Iterator[None]:
+    """Bound the transfer in time; map an error status the Hub answered with to what it means (`download_error`);
+    re-raise huggingface_hub's own not-found errors as they are, with a note saying what hubstitch was loading; a
+    dropped or timed-out download becomes a `HubTransferError`."""
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        GatedRepoError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     ensure_timeouts()
     try:
         yield
+    except GatedRepoError as err:
+        raise download_error(err, what, repo_id, repo_type) from err
     except RevisionNotFoundError as err:
         err.add_note(f"hubstitch: loading the {what} {repo_id!r}: revision {revision!r} does not exist there; "
                      f"fix: check the branch, tag or commit (`hubstitch info {repo_id}` lists the stages and pins)")
@@ -210,10 +266,22 @@ def hub_hint(what: str, repo_id: str, revision: str | None) -> Iterator[None]:
         err.add_note(f"hubstitch: loading the {what} {repo_id!r}: no such repo, or it is private; fix: check the "
                      f"id, or log in with `hf auth login` for a private repo")
         raise
+    except LocalEntryNotFoundError as err:  # the Hub could not be asked, or answered an error, and nothing is cached
+        mapped = download_error(err, what, repo_id, repo_type)
+        if mapped is not None:
+            raise mapped from err
+        raise HubTransferError(f"downloading the {what} {repo_id!r} failed: the Hub could not be reached (or "
+                               f"HF_HUB_OFFLINE is set) and it is not in the local cache; fix: check the connection "
+                               f"(or $HUBSTITCH_HUB_TIMEOUT), or unset HF_HUB_OFFLINE") from err
     except EntryNotFoundError as err:
         err.add_note(f"hubstitch: {repo_id!r} at {revision or 'main'} lacks a file a hubstitch {what} needs; fix: "
                      f"check that the repo holds a hubstitch {what} saved with save_pretrained")
         raise
+    except HfHubHTTPError as err:
+        mapped = download_error(err, what, repo_id, repo_type)
+        if mapped is None:
+            raise
+        raise mapped from err
     except httpx2.HTTPError as err:
         raise HubTransferError(f"downloading the {what} {repo_id!r} failed ({type(err).__name__}: {err}); nothing "
                                f"was cached half-way; fix: check the connection (or $HUBSTITCH_HUB_TIMEOUT) and try "

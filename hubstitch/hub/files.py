@@ -99,7 +99,7 @@ def resolve(spec: str | Path, *, revision: str | None = None, repo_type: str = "
             return ResolvedRepo(folder, spec, revision, False)
         except LocalEntryNotFoundError:
             pass
-    with hub_hint("checkpoint" if repo_type == "model" else repo_type, spec, revision):
+    with hub_hint("checkpoint" if repo_type == "model" else repo_type, spec, revision, repo_type):
         folder = Path(snapshot_download(
             repo_id=spec, repo_type=repo_type, revision=revision, local_files_only=bool(local_files_only),
             allow_patterns=MODEL_PATTERNS if repo_type == "model" and allow_patterns is None else allow_patterns,

@@ -12,7 +12,7 @@ from huggingface_hub import ModelCard
 import hubstitch
 from hubstitch import Translator
 from hubstitch.hub import offline_pins
-from hubstitch.hub.client import HubTransferError, upload_folder
+from hubstitch.hub.client import HubAuthError, HubTransferError, upload_folder
 from hubstitch.hub.offline_pins import OfflinePinError
 
 
@@ -36,6 +36,37 @@ def test_a_failed_lfs_upload_is_a_transfer_error_and_nothing_is_committed(loopba
         upload_folder(tmp_path / "t", "tester/lfs-fault")
     commits = loopback_hub.repos[("model", "tester/lfs-fault")].commits.values()
     assert [c.title for c in commits] == ["initial commit"]  # the repo exists; no commit of ours
+
+
+DOWNLOAD_ANSWERS = {  # what the Hub answers -> (hubstitch's error, what its message must say)
+    "401": (HubAuthError, r"\(401: not logged in, or the token is invalid or expired\); fix: `hf auth login`"),
+    "403": (HubAuthError, r"\(403: the token may not read it.*fix: use a token with read access"),
+    "gated": (HubAuthError, r"is a gated repo.*fix: open http://127\.0\.0\.1:\d+/tester/answers, accept the "
+                            r"conditions"),
+    "429": (HubTransferError, r"rate-limited .*\(429\).*fix: wait and try again"),
+    "500": (HubTransferError, r"\(500, a server error: not your connection\)"),
+}
+
+
+@pytest.mark.parametrize("route", ["info-revision", "resolve"])
+@pytest.mark.parametrize("mode", sorted(DOWNLOAD_ANSWERS))
+def test_a_download_the_hub_refuses_says_why_by_status_never_check_the_connection(loopback_hub, gen, monkeypatch,
+                                                                                  route, mode):
+    import huggingface_hub.utils._http as hf_http
+
+    from hubstitch.hub.files import resolve
+
+    monkeypatch.setattr(hf_http.time, "sleep", lambda seconds: None)  # skip the retries' back-off
+    _translator(gen).push_to_hub("tester/answers")
+    loopback_hub.inject(route, mode, times=100)
+    kind, message = DOWNLOAD_ANSWERS[mode]
+    loaders = [lambda: resolve("tester/answers")]  # a checkpoint: snapshot_download (repo info, then files)
+    if route == "resolve":
+        loaders.append(lambda: Translator.from_pretrained("tester/answers"))  # an artifact: file by file
+    for load in loaders:
+        with pytest.raises(kind, match=message) as caught:
+            load()
+        assert "check the connection" not in str(caught.value) and "no such repo" not in str(caught.value)
 
 
 @pytest.mark.slow
