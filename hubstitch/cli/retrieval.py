@@ -136,6 +136,10 @@ def _cmd_gate(args: argparse.Namespace) -> int:
                            config=args.config, split=args.split, revision=args.revision)
     if args.n:
         pairs = pairs.select(args.n, seed=0)
+    if args.k >= len(pairs):
+        raise HubstitchValueError(f"--k {args.k} with {len(pairs)} held-out pairs: every item is among its {args.k} "
+                                  f"nearest, so recall@{args.k} is 1.0 whatever the translator; expected k below "
+                                  f"the number of pairs; fix: pass more pairs (at least 10 x k), or a smaller --k")
     cache = latent_cache(args)
     xs = encode_set(source, pairs, "source", cache, args.batch_size, progress=not args.quiet)
     xt = encode_set(target, pairs, "target", cache, args.batch_size, progress=not args.quiet)

@@ -32,6 +32,8 @@ AUDIO_FAMILIES = {"whisper", "wav2vec2", "hubert", "wavlm", "data2vec-audio", "u
                   "sew-d", "wav2vec2-conformer"}
 WHISPER_SECONDS = 30.0
 MAX_SECONDS = 120.0  # attention over ~50 frames a second: longer clips should be cut into pieces first
+MIN_RATE, MAX_RATE = 1_000, 768_000  # Hz: below, nothing speech-like is left; above, no recording format goes
+MAX_PEAK = 1_000.0  # float samples are in [-1, 1]; far beyond is not a waveform (and overflows the spectrogram)
 
 
 class AudioError(HubstitchValueError):
@@ -63,8 +65,14 @@ def _resample(audio: np.ndarray, rate: int, target: int) -> np.ndarray:
     return resample_poly(audio, target // common, rate // common).astype(np.float32)
 
 
-def to_waveform(item: Any, index: int, rate: int) -> np.ndarray:
-    """One item as a mono float32 waveform at `rate` Hz."""
+def seconds_limit(family: str) -> float:
+    """The longest clip an encoder of `family` takes, in seconds."""
+    return WHISPER_SECONDS if family == "whisper" else MAX_SECONDS
+
+
+def to_waveform(item: Any, index: int, rate: int, family: str | None = None) -> np.ndarray:
+    """One item as a mono float32 waveform at `rate` Hz; the rate, the samples and (with the encoder's `family`) the
+    length are checked before any resampling, so a bad clip costs nothing."""
     if isinstance(item, dict) and "array" in item and "sampling_rate" in item:
         item = (np.asarray(item["array"]), item["sampling_rate"])
     elif isinstance(item, dict) and (item.get("bytes") or item.get("path")):
@@ -78,17 +86,29 @@ def to_waveform(item: Any, index: int, rate: int) -> np.ndarray:
     audio, source_rate = item
     if isinstance(source_rate, bool) or not isinstance(source_rate, (int, np.integer)) or source_rate <= 0:
         raise AudioError(f"item {index} has sampling rate {source_rate!r}; expected a positive whole number of Hz")
+    if not MIN_RATE <= source_rate <= MAX_RATE:
+        raise AudioError(f"item {index} has sampling rate {int(source_rate)} Hz; expected {MIN_RATE:,} to "
+                         f"{MAX_RATE:,} Hz (speech is recorded at 8,000 to 48,000); fix: check the rate passed with "
+                         f"the array, or the file's header")
+    if np.issubdtype(np.asarray(audio).dtype, np.integer):  # PCM sample values: scaled to [-1, 1]
+        audio = np.asarray(audio) / float(np.iinfo(np.asarray(audio).dtype).max + 1)
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim == 2:  # (samples, channels) as soundfile reads it, or (channels, samples)
         audio = audio.mean(axis=1 if audio.shape[0] >= audio.shape[1] else 0)
     if audio.ndim != 1 or audio.size == 0 or not np.isfinite(audio).all():
         raise AudioError(f"item {index} has shape {audio.shape}; expected a non-empty, finite mono or multi-channel "
                          f"waveform")
+    peak = float(np.abs(audio).max())
+    if peak > MAX_PEAK:
+        raise AudioError(f"item {index} has samples up to {peak:.3g}; expected a float waveform in [-1, 1]; fix: "
+                         f"divide by its scale (32,768 for 16-bit sample values), or pass the integer array itself")
+    if family is not None:
+        check_length(audio, index, int(source_rate), family)
     return _resample(audio, int(source_rate), rate)
 
 
 def check_length(audio: np.ndarray, index: int, rate: int, family: str) -> None:
-    limit = WHISPER_SECONDS if family == "whisper" else MAX_SECONDS
+    limit = seconds_limit(family)
     seconds = audio.size / rate
     if seconds > limit:
         raise AudioError(f"item {index} lasts {seconds:.1f} s; a {family} encoder takes at most {limit:.0f} s per "

@@ -29,7 +29,7 @@ from huggingface_hub.utils import tqdm
 from ..errors import HubstitchValueError, UnknownMethodError
 from ..hub.files import MODEL_PATTERNS, ResolvedRepo, resolve, split_revision
 from ..spaces import LatentSpaceRef
-from .audio import AUDIO_FAMILIES, audio_batch, check_length, single_clips, to_waveform
+from .audio import AUDIO_FAMILIES, audio_batch, single_clips, to_waveform
 from .pooling import CNN_FAMILIES, SEQUENCE_POOLING, check_pooling, default_pooling, pool
 
 logger = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def _to_image(item: Any, index: int):
     if isinstance(item, Image.Image):
         return item.convert("RGB")
     if isinstance(item, np.ndarray) and item.ndim in (2, 3):
-        return Image.fromarray(item.astype(np.uint8) if item.dtype != np.uint8 else item).convert("RGB")
+        return Image.fromarray(_image_array(item, index)).convert("RGB")
     if isinstance(item, dict) and ("bytes" in item or "path" in item):  # a datasets Image cell without decoding
         import io
 
@@ -122,6 +122,51 @@ def _to_image(item: Any, index: int):
                                f"image file, a PIL image or an HxWxC array; fix: check the image column") from err
     raise EncoderError(f"item {index} is a {type(item).__name__}; expected a PIL image, an image path or an "
                        f"HxWxC array for an image encoder; fix: pass the image column, not a text column")
+
+
+def _image_array(item: np.ndarray, index: int) -> np.ndarray:
+    """An HxW or HxWxC array as uint8 pixels: floats in [0, 1] scaled by 255, values in [0, 255] kept; an empty,
+    non-finite or out-of-range array refused (it would otherwise look like a black image)."""
+    if item.ndim == 3 and item.shape[2] not in (1, 3, 4):
+        raise EncoderError(f"item {index} is an array of shape {item.shape}; expected HxW or HxWxC with 1, 3 or 4 "
+                           f"channels last; fix: move the channel axis last (array.transpose(1, 2, 0))")
+    if min(item.shape) == 0 or not (np.issubdtype(item.dtype, np.number) or item.dtype == bool):
+        raise EncoderError(f"item {index} is an array of shape {item.shape} and dtype {item.dtype}; expected a "
+                           f"non-empty numeric image; fix: check the image column")
+    if item.dtype == np.uint8:
+        return item[..., 0] if item.ndim == 3 and item.shape[2] == 1 else item
+    values = item.astype(np.float64)
+    if not np.isfinite(values).all():
+        raise EncoderError(f"item {index} has NaN or infinite pixel values; expected finite pixels; fix: clean or "
+                           f"drop that image")
+    low, high = float(values.min()), float(values.max())
+    if np.issubdtype(item.dtype, np.floating) and low >= 0 and high <= 1:
+        values = values * 255.0  # a float image in [0, 1]
+    elif low < 0 or high > 255:
+        raise EncoderError(f"item {index} has pixel values from {low:.4g} to {high:.4g}; expected [0, 255] (or floats "
+                           f"in [0, 1]); fix: rescale it to 8-bit pixels")
+    pixels = np.rint(values).astype(np.uint8)
+    return pixels[..., 0] if pixels.ndim == 3 and pixels.shape[2] == 1 else pixels
+
+
+FILE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".wav", ".flac", ".mp3", ".ogg")
+
+
+def _check_texts(items: list) -> None:
+    """Refuse what a text encoder would embed without complaint but wrongly: non-strings, empty strings (all one
+    vector), and a column of file paths (the path text, not the image or audio)."""
+    for i, item in enumerate(items):
+        if not isinstance(item, str):
+            raise EncoderError(f"item {i} is a {type(item).__name__}; expected a string for a text encoder; fix: pass "
+                               f"the text column, not an image column")
+        if not item.strip():
+            raise EncoderError(f"item {i} is an empty string ({item!r}); a text encoder gives every empty text one "
+                               f"and the same vector; fix: drop the empty rows")
+    sample = items[:32]
+    if all(" " not in t and t.lower().rstrip().endswith(FILE_SUFFIXES) for t in sample):
+        raise EncoderError(f"the items look like file paths of images or audio (item 0: {sample[0][:80]!r}); a text "
+                           f"encoder would embed the path's text; fix: use an image or audio encoder for this "
+                           f"column, or pass the column of texts")
 
 
 @contextmanager
@@ -331,10 +376,7 @@ class Encoder:
 
     def _clips(self, items: list, start: int) -> list[np.ndarray]:
         rate = self.processor.sampling_rate
-        clips = [to_waveform(item, start + i, rate) for i, item in enumerate(items)]
-        for i, clip in enumerate(clips):
-            check_length(clip, start + i, rate, self.family)
-        return clips
+        return [to_waveform(item, start + i, rate, self.family) for i, item in enumerate(items)]
 
     def _item_list(self, items: Any, batch_size: Any, suggested: int) -> list:
         """`items` as a list (one item: a list of one), after refusing a bare audio array and a bad batch size."""
@@ -430,10 +472,7 @@ class Encoder:
         if not items:
             raise EncoderError("no items to encode; expected a non-empty list; fix: check the dataset split")
         if self.modality == "text":
-            for i, item in enumerate(items):
-                if not isinstance(item, str):
-                    raise EncoderError(f"item {i} is a {type(item).__name__}; expected a string for a text "
-                                       f"encoder; fix: pass the text column, not an image column")
+            _check_texts(items)
             kwargs = {"max_length": self.max_length} if self.max_length else {}
             tokens = self.processor(items, truncation=True, **kwargs)
             order = sorted(range(len(items)), key=lambda i: len(tokens["input_ids"][i]), reverse=True)
@@ -470,7 +509,8 @@ class Encoder:
                         batch = self._audio_batch(self._clips(chunk, start))
                     else:
                         batch = self._image_batch([_to_image(item, start + i) for i, item in enumerate(chunk)])
-                    result[start:start + len(chunk)] = self._forward(batch)
+                    rows = range(start, start + len(chunk))
+                    result[start:start + len(chunk)] = self._finite(self._forward(batch), rows)
                     bar.update(len(chunk))
             if result is None:
                 raise EncoderError("no items to encode; expected a non-empty list; fix: check the dataset split")
@@ -479,6 +519,15 @@ class Encoder:
         result = torch.empty(len(items), self.dim)
         with tqdm(total=len(items), desc=f"encoding with {self.ref.model_id}", disable=not progress) as bar:
             for idx, batch in plan:
-                result[idx] = self._forward(batch)
+                result[idx] = self._finite(self._forward(batch), idx)
                 bar.update(len(idx))
         return result
+
+    def _finite(self, vectors: torch.Tensor, rows: Sequence[int]) -> torch.Tensor:
+        """`vectors`, after checking that the model gave finite numbers for every item (never a silent NaN)."""
+        bad = [rows[i] for i in torch.nonzero(~torch.isfinite(vectors).all(dim=1)).flatten().tolist()]
+        if bad:
+            raise EncoderError(f"{self.ref.model_id} gave NaN or infinite latents for item(s) {bad[:10]}; expected "
+                               f"finite vectors; fix: check those items (a clip or image far out of the usual "
+                               f"range), or load the model in float32")
+        return vectors

@@ -43,3 +43,15 @@ def test_gate_passes_a_good_translator_and_fails_a_broken_one(tiny, tmp_path):
     failed = _gate(tmp_path / "bad", "--anchors", pairs, "--min-recall", "0.5", "--k", "5", cache=tmp_path / "cache")
     assert failed.returncode == 1 and "FAIL" in failed.stdout
     assert "is below --min-recall 0.5" in failed.stderr
+
+
+def test_gate_refuses_a_k_that_every_item_passes(tiny, tmp_path):
+    source, target = Encoder.from_pretrained(tiny["bert"]), Encoder.from_pretrained(tiny["bert-2"])
+    xs, xt = source.encode(TEXTS, progress=False), target.encode(TEXTS, progress=False)
+    hubstitch.fit_translator(xs, xt, method="linear", alpha=0.01, source_ref=source.ref,
+                             target_ref=target.ref).save_pretrained(tmp_path / "t")
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXTS[:8]))
+    refused = _gate(tmp_path / "t", "--anchors", pairs, "--k", "10", cache=tmp_path / "cache")
+    assert refused.returncode != 0 and "PASS" not in refused.stdout
+    assert "--k 10 with 8 held-out pairs: every item is among its 10 nearest" in refused.stderr

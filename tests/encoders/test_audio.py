@@ -161,3 +161,27 @@ def test_train_head_reads_an_audio_column_of_wav_paths(audio_models, tiny, tmp_p
     assert sorted(head.labels) == ["music", "speech"] and head.config.encoder.modality == "audio"
     run = train_head(tiny["bert"], "--audio-column", "refused")
     assert run.returncode == 1 and "--audio-column was given but" in run.stderr and "encodes text" in run.stderr
+
+
+def test_rates_samples_and_lengths_are_checked_before_any_resampling(whisper):
+    import time
+
+    started = time.monotonic()
+    for rate in (7, 1):  # a 7 Hz "clip" once resampled for minutes into gigabytes before the length check
+        with pytest.raises(AudioError, match=rf"item 0 has sampling rate {rate} Hz; expected 1,000 to 768,000"):
+            whisper.encode((np.zeros(1000, dtype=np.float32), rate), progress=False)
+    with pytest.raises(AudioError, match=r"item 0 lasts 62.5 s; a whisper encoder takes at most 30 s"):
+        whisper.encode((np.zeros(500_000, dtype=np.float32), 8000), progress=False)
+    assert time.monotonic() - started < 60  # refused up front (a bound on a refusal, not a speed test)
+    loud = np.zeros(16000, dtype=np.float32)
+    loud[100] = 1e30  # a float WAV far out of [-1, 1]: Whisper's spectrogram overflows into NaN latents
+    with pytest.raises(AudioError, match=r"item 0 has samples up to 1e\+30; expected a float waveform in \[-1, 1\]"):
+        whisper.encode((loud, 16000), progress=False)
+
+
+def test_integer_samples_are_scaled_to_the_float_range(whisper, gen):
+    pcm = (np.random.default_rng(int(torch.randint(0, 2**31, (1,), generator=gen))).uniform(-0.5, 0.5, 16000)
+           * 32768).astype(np.int16)
+    as_int = whisper.encode((pcm, 16000), progress=False)
+    as_float = whisper.encode((pcm.astype(np.float32) / 32768, 16000), progress=False)
+    assert torch.allclose(as_int, as_float, atol=1e-5)

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import tiny_models as tm
 import torch
@@ -199,3 +200,27 @@ def test_loading_a_classifier_as_an_encoder_prints_no_load_report(tiny):
     assert "UNEXPECTED" not in ours and "LOAD REPORT" not in ours
     plain = stderr_of("import sys\nfrom transformers import AutoModel\nAutoModel.from_pretrained(sys.argv[1])\n")
     assert "UNEXPECTED" in plain  # the same load outside hubstitch does report it
+
+
+def test_texts_that_would_embed_wrongly_are_refused(tiny):
+    text = Encoder.from_pretrained(tiny["bert"])
+    for empty in ("", "   ", "\n"):  # every empty text gets one and the same vector: fit said "cosine 1.0"
+        with pytest.raises(EncoderError, match=r"item 1 is an empty string .*fix: drop the empty rows"):
+            text.encode(["fine", empty], progress=False)
+    with pytest.raises(EncoderError, match=r"look like file paths of images or audio \(item 0: 'img/0.png'\)"):
+        text.encode([f"img/{i}.png" for i in range(5)], progress=False)
+    assert text.encode(["the file is img/0.png", "img/1.png"], progress=False).shape == (2, 32)  # texts mention paths
+
+
+def test_image_arrays_are_checked_and_float_images_scaled(tiny):
+    vit = Encoder.from_pretrained(tiny["vit"])
+    pixels = np.asarray(tm.images(1)[0])
+    for bad, message in [(np.full((8, 8, 3), np.nan), "NaN or infinite pixel values"),
+                         (np.zeros((0, 8, 3), dtype=np.uint8), r"shape \(0, 8, 3\).*expected a non-empty"),
+                         (pixels.astype(np.float32) * 4, r"pixel values from .* expected \[0, 255\]"),
+                         (np.zeros((3, 8, 8), dtype=np.uint8), r"shape \(3, 8, 8\).*channels last")]:
+        with pytest.raises(EncoderError, match=message):
+            vit.encode([bad], progress=False)
+    as_uint8 = vit.encode([pixels], progress=False)
+    as_unit_float = vit.encode([pixels.astype(np.float32) / 255.0], progress=False)  # once cast to a black image
+    assert torch.allclose(as_uint8, as_unit_float, atol=1e-5)
