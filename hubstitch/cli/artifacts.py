@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
 
 from ..errors import HubstitchError, HubstitchValueError
 from .common import add_format, encoder_for_space, positive_int
+
+logger = logging.getLogger(__name__)
 
 
 def _load_head(spec: str, local_files_only: bool | None = None):
@@ -171,15 +174,18 @@ def _cmd_push(args: argparse.Namespace) -> None:
     from ..hub.artifact_io import read_config
     from ..hub.client import upload_folder
 
-    folder = Path(args.folder)
+    repo_id, folder = args.repo_id, Path(args.folder)
+    if Path(repo_id).is_dir() and not folder.is_dir():  # the order before 2026-12: push FOLDER REPO_ID
+        logger.warning("`hubstitch push FOLDER REPO_ID` is the old order; pushing %s to %s; write `hubstitch push "
+                       "%s %s` (the order of `hf upload REPO_ID LOCAL_PATH`)", repo_id, folder, folder, repo_id)
+        repo_id, folder = str(folder), Path(repo_id)
     config_path = folder / "config.json"
     if not config_path.is_file() or read_config(config_path).get("library_name") != "hubstitch":
         raise ArtifactError(f"{folder} is not a saved hubstitch artifact (no config.json with library_name "
                             f"hubstitch); fix: push a folder written by save_pretrained or `hubstitch fit/stitch`")
-    info = upload_folder(folder, args.repo_id, private=args.private or None, branch=args.branch,
-                         create_pr=args.create_pr, commit_message=args.message,
+    info = upload_folder(folder, repo_id, private=args.private or None, branch=args.branch,
+                         create_pr=args.create_pr, commit_message=args.message, token=args.token,
                          allow_offline_pins=args.allow_offline_pins)
-    repo_id = args.repo_id
     result = {"repo_id": repo_id, "commit": info.oid, "commit_url": info.commit_url, "pr_url": info.pr_url}
     sys.stdout.write(json.dumps(result) + "\n" if args.format == "json" else f"{info.oid}\n")
 
@@ -309,8 +315,10 @@ def register(sub) -> None:
     predict.set_defaults(func=_cmd_predict)
 
     push = sub.add_parser("push", help="upload a saved artifact folder in one commit; prints the commit SHA")
+    push.add_argument("repo_id", help="the Hub repo, user/name (created if missing); first, as in `hf upload`")
     push.add_argument("folder", help="a folder written by save_pretrained or a hubstitch command")
-    push.add_argument("repo_id", help="the Hub repo, user/name (created if missing)")
+    push.add_argument("--token", default=None, help="a Hub token with write access (default: the logged-in one, or "
+                                                    "$HF_TOKEN)")
     push.add_argument("--private", action="store_true", help="create the Hub repo private")
     push.add_argument("--branch", default=None, help="branch to commit to (created if missing)")
     push.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing")

@@ -22,8 +22,16 @@ from ..errors import HubstitchError
 from . import artifacts, fitting, retrieval, shelf
 
 
-class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Show each option's default, keep descriptions as written."""
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Show each option's default once (not where the help already says it, nor an empty one); keep descriptions
+    as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if ("default" in text.lower() or action.default in (None, False, argparse.SUPPRESS)
+                or not action.option_strings):
+            return text
+        return text + " (default: %(default)s)"
 
 
 def _flags() -> argparse.ArgumentParser:
@@ -52,7 +60,21 @@ def build_parser() -> argparse.ArgumentParser:
     shelf.register_quickstart(sub)
     for group in (fitting, artifacts, retrieval, shelf):
         group.register(sub)
+    _everywhere(parser, flags)
     return parser
+
+
+def _everywhere(parser: argparse.ArgumentParser, flags: argparse.ArgumentParser) -> None:
+    """-v / -q and the formatter on every nested sub-command too (``index build ... -q``), not only the first
+    level."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                child.formatter_class = _Formatter
+                if "--quiet" not in child._option_string_actions:
+                    for flag in flags._actions:
+                        child._add_action(flag)
+                _everywhere(child, flags)
 
 
 def _configure_logging(verbose: bool, quiet: bool) -> None:

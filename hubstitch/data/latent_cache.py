@@ -107,13 +107,17 @@ class LatentCache:
         return latents
 
     def entries(self) -> list[dict[str, Any]]:
-        """Metadata of every entry, with its path and size in bytes."""
+        """Metadata of every entry, with its path and size in bytes (counts and sizes as numbers: safetensors
+        metadata holds strings only)."""
         out = []
         for path in sorted(self.folder.glob("*.safetensors")) if self.folder.is_dir() else []:
             try:
                 with safe_open(str(path), framework="pt") as handle:
-                    meta = dict(handle.metadata() or {})
+                    meta: dict[str, Any] = dict(handle.metadata() or {})
                     meta["dim"] = handle.get_slice("latents").get_shape()[1]
+                for field in ("n", "layer", "max_length"):
+                    if isinstance(meta.get(field), str) and meta[field].lstrip("-").isdigit():
+                        meta[field] = int(meta[field])
             except (SafetensorError, OSError):
                 meta = {"error": "unreadable"}
             out.append({**meta, "path": str(path), "bytes": path.stat().st_size})

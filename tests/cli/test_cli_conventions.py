@@ -53,6 +53,40 @@ def test_every_flag_has_help_and_the_help_shows_defaults():
     assert "(default: auto)" in rendered and "the dataset's configuration" in rendered
 
 
+def test_quiet_and_verbose_work_after_nested_sub_commands_and_help_shows_each_default_once():
+    parser = build_parser()
+    for argv in (["index", "migrate", "--db", "d", "--table", "a", "--translator", "t", "--to-table", "b", "-q"],
+                 ["index", "query", "q", "--db", "d", "--table", "a", "--encoder", "e", "-v"],
+                 ["-q", "index", "build", "e", "data.jsonl", "--db", "d", "--table", "t"]):
+        parser.parse_args(argv)  # no usage error
+    for name, sub in _commands(parser):
+        formatter = sub._get_formatter()
+        for action in sub._actions:
+            shown = formatter._get_help_string(action) or ""
+            shown = shown.replace("%(default)s", str(action.default))
+            assert shown.lower().count("default") <= 1 and "(default: None)" not in shown, (name, shown)
+
+
+def test_push_takes_the_repo_first_as_hf_upload_does_and_a_token(tmp_path, monkeypatch, gen, capsys):
+    import hubstitch.hub.client as client
+    from hubstitch.cli.main import main
+
+    seen = []
+    monkeypatch.setattr(client, "upload_folder", None, raising=False)  # never the real one in this test
+
+    def fake_upload(folder, repo_id, **kwargs):
+        seen.append((str(folder), repo_id, kwargs["token"]))
+        return type("Info", (), {"oid": "c" * 40, "commit_url": "", "pr_url": None})()
+
+    monkeypatch.setattr(client, "upload_folder", fake_upload)
+    x = torch.randn(50, 4, generator=gen)
+    hubstitch.fit_translator(x, x, method="orthogonal").save_pretrained(tmp_path / "t")
+    assert main(["push", "me/translator", str(tmp_path / "t"), "--token", "hf_abc"]) == 0
+    assert main(["push", str(tmp_path / "t"), "me/translator"]) == 0  # the old order still works, with a warning
+    assert seen == [(str(tmp_path / "t"), "me/translator", "hf_abc"), (str(tmp_path / "t"), "me/translator", None)]
+    assert "old order" in capsys.readouterr().err
+
+
 def _latents(tmp_path, gen):
     x = torch.randn(200, 8, generator=gen)
     np.save(tmp_path / "x.npy", x.numpy())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -93,6 +94,9 @@ def test_cli_ls_and_clear_with_environment_override(tmp_path):
 
     listing = run("ls")
     assert listing.returncode == 0 and "org/model" in listing.stdout and "org/other" in listing.stdout
+    entries = {e["model_id"]: e for e in json.loads(run("ls", "--format", "json", "-q").stdout)}
+    assert entries["org/model"]["n"] == 2 and entries["org/model"]["dim"] == 4 and entries["org/model"]["layer"] == -1
+    assert isinstance(entries["org/model"]["bytes"], int)  # numbers, not strings
     assert run("clear", "--model", "org/other").returncode == 0
     assert "org/other" not in run("ls").stdout and "org/model" in run("ls").stdout
     assert '"removed": 1' in run("clear", "--format", "json").stdout

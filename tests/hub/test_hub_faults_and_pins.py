@@ -104,8 +104,8 @@ def test_an_offline_only_id_is_never_a_base_model_and_the_cli_needs_the_flag(loo
     translator.save_pretrained(tmp_path / "t")
     card = ModelCard.load(tmp_path / "t" / "README.md")
     assert card.data.base_model is None
-    assert main(["push", str(tmp_path / "t"), "tester/converted"]) == 1
-    assert main(["push", str(tmp_path / "t"), "tester/converted", "--allow-offline-pins"]) == 0
+    assert main(["push", "tester/converted", str(tmp_path / "t")]) == 1
+    assert main(["push", "tester/converted", str(tmp_path / "t"), "--allow-offline-pins"]) == 0
 
 
 @pytest.mark.slow

@@ -204,7 +204,7 @@ def test_cli_push_prints_the_commit_and_info_reads_it_back(hub, gen, tmp_path):
 
     translator, _ = _translator(gen)
     translator.save_pretrained(tmp_path / "t")
-    code = main(["push", str(tmp_path / "t"), "tester/cli-pushed", "--format", "json"])
+    code = main(["push", "tester/cli-pushed", str(tmp_path / "t"), "--format", "json"])
     assert code == 0
     commit = hub.repos[("model", "tester/cli-pushed")].branches["main"]
     assert main(["info", "tester/cli-pushed", "--revision", commit, "--format", "json"]) == 0
@@ -216,14 +216,14 @@ def test_cli_push_to_a_branch_and_as_a_pull_request(hub, gen, tmp_path, capsys):
 
     translator, _ = _translator(gen)
     translator.save_pretrained(tmp_path / "t")
-    assert main(["push", str(tmp_path / "t"), "tester/branches", "--branch", "dev"]) == 0
+    assert main(["push", "tester/branches", str(tmp_path / "t"), "--branch", "dev"]) == 0
     dev = capsys.readouterr().out.strip()
     repo = hub.repos[("model", "tester/branches")]
     assert repo.branches["dev"] == dev and repo.branches["main"] != dev
     other, _ = _translator(gen)
     other.save_pretrained(tmp_path / "t2")
-    assert main(["push", str(tmp_path / "t2"), "tester/branches", "--create-pr", "--format", "json"]) == 0
+    assert main(["push", "tester/branches", str(tmp_path / "t2"), "--create-pr", "--format", "json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["pr_url"].endswith("/discussions/1") and repo.branches["refs/pr/1"] == result["commit"]
-    assert main(["push", str(tmp_path), "tester/branches"]) == 1  # not an artifact folder
+    assert main(["push", "tester/branches", str(tmp_path)]) == 1  # not an artifact folder
     assert "not a saved hubstitch artifact" in capsys.readouterr().err
