@@ -45,7 +45,7 @@ def _cmd_fit_latents(args: argparse.Namespace) -> None:
         options.update(unpaired_source=load_latents(args.unpaired_source),
                        unpaired_target=load_latents(args.unpaired_target))
     translator = fit_translator(load_latents(args.source), load_latents(args.target), method=args.method,
-                                holdout=args.holdout, seed=args.seed, source_ref=args.source_id,
+                                holdout=whole_or_fraction(args.holdout), seed=args.seed, source_ref=args.source_id,
                                 target_ref=args.target_id, **options)
     translator.save_pretrained(args.out)
     metrics = translator.config.metrics
@@ -79,7 +79,7 @@ def _cmd_fit(args: argparse.Namespace) -> None:
         options["target_reference"] = AnchorSet.load(
             args.target_reference, source_column=args.target_reference_column or args.target_column
             or args.source_column, **common)
-    holdout = int(args.holdout) if args.holdout >= 1 else args.holdout
+    holdout = whole_or_fraction(args.holdout)
     sequence = args.sequence or args.decoder is not None
     if sequence:
         options.update(context=args.context, refine=args.refine, epochs=args.epochs)
@@ -158,13 +158,20 @@ def _cmd_cache(args: argparse.Namespace) -> None:
                          f"{e.get('column', '')}\t{e.get('n', '?')}x{e.get('dim', '?')}\t{e['bytes']}\t{e['path']}\n")
 
 
+def whole_or_fraction(value: float) -> float | int:
+    """A --holdout value as the library takes it: a count of 1 or more as an int, a fraction as a float."""
+    return int(value) if value >= 1 else value
+
+
 def _method_options(parser, what: str = "anchors") -> None:
     parser.add_argument("--method", choices=METHOD_CHOICES, default="auto",
                         help="translator method; auto cross-validates methods, options and preprocessing")
     parser.add_argument("--alpha", type=finite_float, default=None,
                         help="ridge alpha for linear / relative / mlp (with auto: fixes it for those candidates)")
     parser.add_argument("--holdout", type=fraction, default=0.2,
-                        help=f"fraction (< 1) or count of {what} kept out of the fit for held-out metrics")
+                        help=f"fraction (< 1) or count of {what} kept out of the fit for held-out metrics"
+                             + ("" if what == "pairs" else "; with --n, a fraction of n plus the held-out part (at "
+                                                           "least 100 rows, at most that fraction of all)"))
     parser.add_argument("--seed", type=int, default=0, help="random seed (holdout split, selection, auto's folds)")
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -142,6 +143,26 @@ def _load_dataset(spec: str, config: str | None, split: str, revision: str | Non
     return data, spec, resolved.revision
 
 
+HELDOUT_FLOOR = 100  # held-out rows kept even for a small n (metrics on fewer are mostly noise)
+
+
+def heldout_count(holdout: float | int, total: int, n: int | None = None) -> int:
+    """How many of `total` rows a `holdout` keeps out: a count as given; a fraction of all rows, or, when only
+    `n` anchors will be used, of n plus the held-out part (at least `HELDOUT_FLOOR`, at most the fraction of all).
+
+    Example:
+        >>> heldout_count(0.2, 2225), heldout_count(0.2, 2225, n=64), heldout_count(0.2, 2225, n=1000)
+        (445, 100, 250)
+    """
+    if not isinstance(holdout, float):
+        return int(holdout)
+    everything = int(round(holdout * total))
+    if n is None or holdout <= 0:
+        return everything
+    proportional = int(math.ceil(holdout * n / (1.0 - holdout)))
+    return min(everything, max(proportional, HELDOUT_FLOOR))
+
+
 @dataclass
 class AnchorSet:
     """Items of a dataset (all of them, or selected rows) with the columns that feed each encoder."""
@@ -222,10 +243,15 @@ class AnchorSet:
     def _subset(self, rows: list[int], **provenance: Any) -> AnchorSet:
         return replace(self, indices=rows, provenance=replace(self.provenance, n=len(rows), **provenance))
 
-    def split_holdout(self, holdout: float | int, seed: int = 0) -> tuple[AnchorSet, AnchorSet | None]:
-        """(pool, held-out): a seeded random fraction (float) or count (int) of the rows kept out for evaluation."""
+    def split_holdout(self, holdout: float | int, seed: int = 0,
+                      n: int | None = None) -> tuple[AnchorSet, AnchorSet | None]:
+        """(pool, held-out): a seeded random fraction (float) or count (int) of the rows kept out for evaluation.
+
+        With `n` (the anchors that will be used) a fraction is of those anchors plus the held-out part, at least
+        `HELDOUT_FLOOR` rows and at most that fraction of the whole set: ``n=64, holdout=0.2`` holds out 100 rows,
+        not a fifth of a 2,225-row dataset (`heldout_count`)."""
         rows = self.rows()
-        count = int(round(holdout * len(rows))) if isinstance(holdout, float) else int(holdout)
+        count = heldout_count(holdout, len(rows), n)
         if not 0 <= count < len(rows):
             raise AnchorCountError(f"holdout={holdout!r} keeps {count} of {len(rows)} rows out; expected fewer than "
                                    f"all of them; fix: lower --holdout")

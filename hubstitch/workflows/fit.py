@@ -92,8 +92,10 @@ def fit_from_encoders(source: Encoder, target: Encoder, anchors: AnchorSet | Non
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise HubstitchValueError(f"n={n!r} anchors; expected a whole number of at least 1, or None for all; fix: "
                                   f"pass n=None to use every anchor")
-    pool, heldout = anchors.split_holdout(holdout, seed=seed)
+    pool, heldout = anchors.split_holdout(holdout, seed=seed, n=n)
     n = n or len(pool)
+    logger.info("encoding %d anchors and %d held-out rows with each encoder (holdout %s of %d rows)",
+                min(n, len(pool)), 0 if heldout is None else len(heldout), holdout, len(anchors))
     features = None
     if selection in ("kmeans", "farthest"):
         features = encode_set(source, pool, "source", cache, batch_size, progress)

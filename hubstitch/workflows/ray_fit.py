@@ -55,7 +55,7 @@ def fit_on_ray(source, target, anchors: AnchorSet | None, *, n: int | None, sele
     if selection in ("kmeans", "farthest"):
         raise EngineError(f"selection {selection!r} clusters the source latents of the whole pool in memory; engine "
                           f"'ray' selects before encoding; fix: selection 'random' or 'stratified', or engine 'local'")
-    pool, heldout = anchors.split_holdout(holdout, seed=seed)
+    pool, heldout = anchors.split_holdout(holdout, seed=seed, n=n)
     chosen = expand_anchors(pool.select(n or len(pool), seed=seed, selection=selection), anchor_sentences, seed=seed)
     streamed = method in STREAMABLE
     if not streamed:

@@ -85,7 +85,7 @@ def fit_sequence_from_encoders(source: Encoder, target: Encoder, anchors: Anchor
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise HubstitchValueError(f"n={n!r} clips; expected a whole number of at least 1, or None for all")
     _transcripts(anchors, transcript_column)  # a missing column is refused before any work
-    pool, heldout = anchors.split_holdout(holdout, seed=seed)
+    pool, heldout = anchors.split_holdout(holdout, seed=seed, n=n)
     chosen = pool.select(n or len(pool), seed=seed, selection=selection)
     logger.info("encoding %d anchor clips%s with both encoders, frame by frame", len(chosen),
                 f" and {len(heldout)} held-out clips" if heldout is not None else "")

@@ -87,6 +87,16 @@ def test_push_takes_the_repo_first_as_hf_upload_does_and_a_token(tmp_path, monke
     assert "old order" in capsys.readouterr().err
 
 
+def test_fit_latents_takes_a_held_out_count_as_its_help_offers(tmp_path, gen, capsys):
+    from hubstitch.cli.main import main
+
+    x, y = _latents(tmp_path, gen)
+    assert main(["fit-latents", str(x), str(y), "--method", "orthogonal", "--holdout", "100", "--out",
+                 str(tmp_path / "t"), "--format", "json", "-q"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["n_heldout"] == 100 and summary["n_anchors"] == 100
+
+
 def _latents(tmp_path, gen):
     x = torch.randn(200, 8, generator=gen)
     np.save(tmp_path / "x.npy", x.numpy())

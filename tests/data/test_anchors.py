@@ -66,6 +66,22 @@ def test_parquet_files_and_lance_datasets_are_anchor_sources(tmp_path):
     assert AnchorSet.load(str(tmp_path / "pairs.parquet"), source_column="text").provenance.revision != before
 
 
+def test_a_fraction_held_out_for_a_small_n_is_proportional_to_n_not_to_the_dataset(tmp_path):
+    from hubstitch.data.anchors import HELDOUT_FLOOR, heldout_count
+
+    path = tmp_path / "big.jsonl"
+    path.write_text("".join(json.dumps({"text": f"item {i}"}) + "\n" for i in range(2225)))
+    anchors = AnchorSet.load(str(path), source_column="text")
+    assert len(anchors.split_holdout(0.2)[1]) == 445  # no n: a fifth of everything, as before
+    pool, held = anchors.split_holdout(0.2, n=64)  # `fit --n 64` once encoded 445 held-out rows
+    assert len(held) == HELDOUT_FLOOR and len(pool) == 2225 - HELDOUT_FLOOR
+    assert len(anchors.split_holdout(0.2, n=1000)[1]) == 250  # a fifth of n + held-out
+    assert len(anchors.split_holdout(0.2, n=2000)[1]) == 445  # never more than the fraction of everything
+    assert len(anchors.split_holdout(30, n=64)[1]) == 30  # a count is a count
+    for total, n in ((50, 10), (5000, 3), (5000, 4000)):
+        assert heldout_count(0.2, total, n) <= round(0.2 * total)
+
+
 def test_holdout_and_selection_keep_real_disjoint_indices(tmp_path):
     anchors = AnchorSet.load(str(_jsonl(tmp_path / "d.jsonl")), source_column="text", label_column="label")
     pool, held = anchors.split_holdout(0.25, seed=1)
