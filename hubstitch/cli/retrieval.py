@@ -101,7 +101,7 @@ def _cmd_index_query(args: argparse.Namespace) -> None:
                                     indent=2) + "\n")
         return
     for query, hits in zip(args.queries, results, strict=True):
-        sys.stdout.write(f"query: {query}\n" + "".join(f"  {h['score']:.3f}\t{h['id']}\t{h['text'][:80]}\n"
+        sys.stdout.write(f"query: {query}\n" + "".join(f"  {h['score']:.3f}\t{h['id']}\t{one_line(h['text'], 80)}\n"
                                                         for h in hits))
 
 
@@ -157,6 +157,12 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     if not passed:
         sys.stderr.write(f"hubstitch gate: recall@{args.k} {recall:.4f} is below --min-recall {args.min_recall}\n")
     return 0 if passed else 1
+
+
+def one_line(text: str, width: int) -> str:
+    """`text` on one line (newlines and runs of blanks as one space), cut to `width` characters with an ellipsis."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= width else flat[:width - 1] + "…"
 
 
 def _emit(summary: dict[str, Any], fmt: str) -> None:

@@ -17,12 +17,13 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+import httpx2
 from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub.errors import HfHubHTTPError
 
 from ..errors import ArtifactError
 from ..hub.artifact_io import read_config
-from ..hub.client import ensure_timeouts
+from ..hub.client import HubTransferError, download_error, ensure_timeouts
 from .config import TranslatorConfig
 
 logger = logging.getLogger(__name__)
@@ -33,8 +34,19 @@ def published_translators(token: str | bool | None = None, limit: int | None = N
     """Every translator the Hub search returns, as {repo_id, revision, method, source, target, metrics}."""
     ensure_timeouts()
     api = HfApi(token=token)
+    try:
+        models = list(api.list_models(filter=SEARCH_TAGS, limit=limit))
+    except HfHubHTTPError as err:
+        raise (download_error(err, "search results", "(search)") or HubTransferError(
+            f"searching the Hub for translators failed ({err}); fix: try again later")) from err
+    except (httpx2.HTTPError, OSError) as err:
+        from huggingface_hub import constants
+
+        raise HubTransferError(f"searching the Hub for translators needs the Hub, and {constants.ENDPOINT} could not "
+                               f"be reached ({type(err).__name__}: {err}); fix: check the connection; offline, load "
+                               f"a translator you know by its id or folder") from err
     found = []
-    for model in api.list_models(filter=SEARCH_TAGS, limit=limit):
+    for model in models:
         try:
             path = hf_hub_download(model.id, "config.json", revision=model.sha, token=token)
             config = TranslatorConfig.from_dict(read_config(Path(path)), origin=model.id)

@@ -174,3 +174,12 @@ def test_info_prints_a_translator_readably(tmp_path, gen):
     data = json.loads(_run("info", tmp_path / "t", "--format", "json").stdout)
     assert data["kind"] == "translator" and data["metrics"]["top1"] > 0.9
     assert hubstitch.__version__
+
+
+def test_index_query_hits_print_on_one_line_each():
+    from hubstitch.cli.retrieval import one_line
+
+    article = "Ad sales boost Time Warner profit\n\nQuarterly profits at US media giant TimeWarner jumped 76%"
+    assert one_line(article, 80) == "Ad sales boost Time Warner profit Quarterly profits at US media giant TimeWarne…"
+    assert "\n" not in one_line(article, 80) and len(one_line(article, 80)) == 80
+    assert one_line("short", 80) == "short"

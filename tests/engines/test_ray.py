@@ -270,6 +270,7 @@ def test_the_cli_fits_and_migrates_on_a_running_cluster(ray_address, encoders, t
     run = cli("fit", *common, "--out", str(tmp_path / "ray"), "--engine", "ray", "--ray-address", ray_address,
               "--num-workers", "2", "--latents-out", str(tmp_path / "latents"))
     assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["n_anchors"] == 128, run.stdout  # stdout is the summary alone: no Ray messages
     assert cli("fit", *common, "--out", str(tmp_path / "local")).returncode == 0
     from hubstitch import Translator
 

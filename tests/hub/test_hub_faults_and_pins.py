@@ -119,3 +119,14 @@ def test_the_shelf_records_its_pins(shelf_cache, tmp_path, monkeypatch):
     minilm = installed["sentence-transformers/all-MiniLM-L6-v2"].name
     assert ("sentence-transformers/all-MiniLM-L6-v2", minilm) in pins
     assert json.loads((tmp_path / "cache" / "offline-pins.json").read_text())
+
+
+def test_search_offline_says_the_hub_is_unreachable_not_unexpected(monkeypatch, capsys):
+    import huggingface_hub.constants as constants
+
+    from hubstitch.cli.main import main
+
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # nothing listens on the discard port
+    assert main(["search", "org/encoder-a"]) == 1
+    err = capsys.readouterr().err
+    assert "could not be reached" in err and "fix: check the connection" in err and "unexpected" not in err
