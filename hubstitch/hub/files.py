@@ -51,7 +51,7 @@ def content_hash(folder: Path, patterns: list[str] | None = None) -> str:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
         return "sha256:" + digest.hexdigest()
-    files = (p for p in folder.rglob("*") if p.is_file() and ".cache" not in p.parts
+    files = (p for p in folder.rglob("*") if p.is_file() and ".cache" not in p.relative_to(folder).parts
              and (patterns is None or any(p.match(pattern) for pattern in patterns)))
     for path in sorted(files):
         digest.update(str(path.relative_to(folder)).encode() + b"\0")

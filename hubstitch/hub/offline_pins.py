@@ -63,6 +63,18 @@ def record(model_id: str, revision: str | None, reason: str) -> None:
     os.replace(handle.name, path)
 
 
+def forget(model_id: str, revision: str | None) -> None:
+    """Drop the record of `model_id` at `revision` (a commit found to be the Hub's own after all)."""
+    entries = pins()
+    kept = [p for p in entries if (p["model_id"], p["revision"]) != (model_id, revision)]
+    if len(kept) == len(entries):
+        return
+    path = _path()
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
+        json.dump(kept, handle, indent=1)
+    os.replace(handle.name, path)
+
+
 def is_offline_only(model_id: str | None) -> bool:
     """True for an id that exists only on this machine (whatever the revision)."""
     return any(p["model_id"] == model_id and p["revision"] is None for p in pins())

