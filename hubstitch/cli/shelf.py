@@ -78,7 +78,9 @@ def _cmd_space(args: argparse.Namespace) -> None:
     if args.format == "json":
         sys.stdout.write(json.dumps({"out": str(folder), "files": files}, indent=2) + "\n")
         return
-    sys.stdout.write(f"Space folder: {folder}\n" + "".join(f"  {f}\n" for f in files)
+    package = [f for f in files if f.startswith("hubstitch/")]
+    sys.stdout.write(f"Space folder: {folder}\n" + "".join(f"  {f}\n" for f in files if f not in package)
+                     + f"  hubstitch/ (the package, {len(package)} files)\n"
                      + f"upload it as a Space: hf upload --repo-type space USER/NAME {folder}\n")
 
 
@@ -121,7 +123,7 @@ def register(sub) -> None:
     space = sub.add_parser("space", help="write the demo as a self-contained Hugging Face Space folder")
     space.add_argument("space_command", choices=["export"], help="write the folder")
     space.add_argument("out", type=Path, help="a new folder")
-    space.add_argument("--wheel", default=None, help="the hubstitch wheel to ship (default: built from this source "
-                                                     "checkout)")
+    space.add_argument("--wheel", default=None, help="a hubstitch wheel whose package to ship (default: built from "
+                                                     "this source checkout, else the installed package)")
     add_format(space)
     space.set_defaults(func=_cmd_space)

@@ -96,11 +96,19 @@ class DemoStages:
         return self._once(f"encoder:{model_id}", build)
 
     def _install_if_shelved(self, model_id: str) -> None:
-        """Seed the Hub cache with `model_id` when it is a shelf checkpoint (called while building, under the lock)."""
-        from ..shelf.models import SHELF, install_shelf
+        """Seed the Hub cache with `model_id` when it is a shelf checkpoint that cannot come from the Hub (called
+        while building, under the lock): a conversion made here always, a real Hub id only offline. Where the Hub
+        answers (a networked Space), MiniLM and MPNet load from it by id, so what is fitted on them pins the Hub's
+        own commits, never the shelf's offline-only ones."""
+        from ..hub.client import hub_reachable
+        from ..shelf.models import CONVERSIONS, SHELF, install_shelf
 
-        if model_id in SHELF:
-            install_shelf([model_id], cache_dir=self.hub_cache)
+        if model_id not in SHELF:
+            return
+        if SHELF[model_id].layout not in CONVERSIONS and not self.local_files_only and hub_reachable():
+            logger.info("%s loads from the Hub, which answers here (the shelf's copy is for offline use)", model_id)
+            return
+        install_shelf([model_id], cache_dir=self.hub_cache)
 
     def fashion_anchors(self, n: int | None = None):
         """`n` stratified Fashion-MNIST training images and one caption each (written from the class)."""

@@ -395,3 +395,31 @@ def test_a_headless_browser_opens_transcribe_uploads_a_clip_and_reads_three_tran
         assert browser.save_screenshot(str(shot)) and shot.read_bytes()[:4] == b"\x89PNG"
     finally:
         browser.quit()
+
+
+def test_on_a_networked_space_real_hub_ids_load_from_the_hub_and_offline_from_the_shelf(loopback_hub, tiny,
+                                                                                        tmp_path, monkeypatch):
+    """Where the Hub answers, MiniLM loads by id from it (its own commit, never an offline-only shelf commit);
+    offline, the shelf seeds it; a conversion made here (MobileNetV2) always comes from the shelf."""
+    from huggingface_hub import HfApi
+
+    import hubstitch.hub.client as client_module
+    import hubstitch.shelf.models as shelf_models
+    from hubstitch.demo.stages import DemoStages
+    from hubstitch.shelf.models import IMAGE_ENCODER, TEXT_ENCODERS
+
+    minilm = TEXT_ENCODERS[0]
+    HfApi().create_repo(minilm)
+    commit = HfApi().upload_folder(repo_id=minilm, folder_path=str(tiny["bert"])).oid  # stands in for the real one
+    shelved = []
+    monkeypatch.setattr(shelf_models, "install_shelf", lambda ids, cache_dir=None: shelved.extend(ids))
+    monkeypatch.setattr(client_module, "_REACHABLE", {})
+    stages = DemoStages(tmp_path / "workspace", hub_cache=tmp_path / "hub-cache")
+    assert stages.encoder(minilm).ref.revision == commit and shelved == []
+    stages._install_if_shelved(IMAGE_ENCODER)
+    assert shelved == [IMAGE_ENCODER]
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    DemoStages(tmp_path / "workspace-2", hub_cache=tmp_path / "hub-cache")._install_if_shelved(minilm)
+    assert shelved == [IMAGE_ENCODER, minilm]
