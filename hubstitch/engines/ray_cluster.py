@@ -89,6 +89,29 @@ def _check_resources(ray, settings: RaySettings) -> None:
             f"--num-workers or the per-worker resources, or add nodes")
 
 
+CONNECT_SECONDS = 10.0  # how long a cluster's head gets to accept a connection before the address is refused
+
+
+def check_reachable(address: str, seconds: float = CONNECT_SECONDS) -> None:
+    """Refuse a ``host:port`` Ray address that does not accept a TCP connection within `seconds` (``ray.init``
+    itself would keep retrying for minutes); ``auto`` and ``ray://`` addresses are left to Ray."""
+    import socket
+
+    if address == "auto" or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise EngineError(f"--ray-address {address!r} is not host:port; expected e.g. 10.0.0.5:6379 (the head's GCS "
+                          f"address, `ray status` shows it); fix: pass host:port, or leave it out for a local cluster")
+    try:
+        with socket.create_connection((host, int(port)), timeout=seconds):
+            return
+    except OSError as err:
+        raise EngineError(f"no Ray cluster answers at {address} within {seconds:g} s ({err}); expected a running "
+                          f"head (`ray start --head`); fix: check the address and that the head is up, or leave "
+                          f"--ray-address out to start a local cluster") from None
+
+
 @contextmanager
 def ray_cluster(settings: RaySettings) -> Iterator[Any]:
     """Yield the ``ray`` module connected to `settings.address` (an already initialised session is used as it is;
@@ -98,6 +121,7 @@ def ray_cluster(settings: RaySettings) -> Iterator[Any]:
     if not ray.is_initialized():
         options: dict[str, Any] = {"include_dashboard": False, "configure_logging": False, "log_to_driver": False}
         if settings.address:
+            check_reachable(settings.address)
             ray.init(address=settings.address, **options)
         else:  # logical CPUs: the feeding tasks are light, so a 2-core machine can run 2 workers and them
             ray.init(num_cpus=max(os.cpu_count() or 1, int(settings.cpus_needed + 0.999)),

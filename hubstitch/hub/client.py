@@ -3,7 +3,9 @@
 - Timeouts: huggingface_hub's shared HTTP client has none by default, so a hung server would hang a push or a
   download forever. `ensure_timeouts` gives that shared client (huggingface_hub's public `get_session`, and only
   when nobody else gave it timeouts) connect / read / write timeouts of ``$HUBSTITCH_HUB_TIMEOUT`` seconds (default
-  120): a bound on how long any request may stall, not on a whole large download.
+  120): a bound on how long any request may stall, not on a whole large download. Retries multiply that bound, so
+  every download (`hub_hint`) also has a deadline, ``$HUBSTITCH_HUB_DEADLINE`` seconds (default 20 request
+  timeouts): no new request starts after it, and the error names the call that was next.
 - Downloads that fail say why by HTTP status (`download_error`): a gated repo asks for its conditions to be
   accepted, 401 / 403 name the token, 429 says to wait, 5xx that the Hub failed; never "check the connection"
   for an answer the Hub did give.
@@ -23,6 +25,8 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import threading
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,6 +53,49 @@ class HubAuthError(HubstitchError, HfHubHTTPError):
 
     def __init__(self, message: str, response=None) -> None:
         HfHubHTTPError.__init__(self, message, response=response)
+
+
+class HubDeadlineExceeded(HubstitchError):
+    """Raised from inside huggingface_hub's client when a download's deadline has passed (`hub_hint` turns it into
+    a `HubTransferError`); not an HTTP error, so no retry loop takes it for a transient failure."""
+
+
+_DEADLINES: list[float] = []  # the deadlines of the downloads in progress (any thread)
+_DEADLINES_LOCK = threading.Lock()
+
+
+def deadline_seconds() -> float:
+    """``$HUBSTITCH_HUB_DEADLINE``, else 20 request timeouts: how long one download's requests may keep starting."""
+    raw = os.environ.get("HUBSTITCH_HUB_DEADLINE")
+    if raw is None:
+        return 20 * timeout_seconds()
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise HubTransferError(f"HUBSTITCH_HUB_DEADLINE={raw!r}; expected a positive number of seconds; fix: unset "
+                               f"it or set e.g. 600")
+    return value
+
+
+def _bound_request(request: httpx2.Request) -> None:
+    """huggingface_hub's client calls this before each request: a request sent with no timeout at all (its API
+    calls pass ``timeout=None``, which overrides the client's own) gets hubstitch's; while downloads are in
+    progress, none starts once every one of their deadlines has passed, and no stall may outlast the latest one
+    (huggingface_hub retries a timed-out metadata request with a 60 s timeout of its own)."""
+    timeout = dict(request.extensions.get("timeout") or {})
+    if all(value is None for value in timeout.values()):
+        seconds = timeout_seconds()
+        timeout = httpx2.Timeout(seconds, connect=min(seconds, 30.0)).as_dict()
+    with _DEADLINES_LOCK:
+        latest = max(_DEADLINES) if _DEADLINES else None
+    if latest is not None:
+        remaining = latest - time.monotonic()
+        if remaining <= 0:
+            raise HubDeadlineExceeded(f"{request.method} {request.url}")
+        timeout = {key: remaining if value is None else min(value, remaining) for key, value in timeout.items()}
+    request.extensions["timeout"] = timeout
 
 
 def timeout_seconds() -> float:
@@ -81,9 +128,31 @@ def ensure_timeouts() -> None:
     unbounded = all(value is None for value in (timeout.connect, timeout.read, timeout.write, timeout.pool))
     if ours is None and not unbounded:
         return  # the application gave huggingface_hub's client its own timeouts: leave them alone
+    if ours is None:
+        session.event_hooks["request"].append(_bound_request)
     if ours != seconds:
         session.timeout = httpx2.Timeout(seconds, connect=min(seconds, 30.0))
         _BOUNDED[session] = seconds
+
+
+_REACHABLE: dict[str, bool] = {}
+
+
+def hub_reachable(seconds: float = 5.0) -> bool:
+    """True when the Hub endpoint answers at all within `seconds` (asked once per endpoint and process); False
+    offline (``HF_HUB_OFFLINE``) or when it cannot be reached."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    endpoint = constants.ENDPOINT
+    if endpoint not in _REACHABLE:
+        try:
+            httpx2.head(endpoint, timeout=seconds)
+            _REACHABLE[endpoint] = True
+        except (httpx2.HTTPError, OSError):
+            _REACHABLE[endpoint] = False
+    return _REACHABLE[endpoint]
 
 
 @contextmanager
@@ -242,9 +311,56 @@ def download_error(err: BaseException, what: str, repo_id: str, repo_type: str =
 
 @contextmanager
 def hub_hint(what: str, repo_id: str, revision: str | None, repo_type: str = "model") -> Iterator[None]:
-    """Bound the transfer in time; map an error status the Hub answered with to what it means (`download_error`);
-    re-raise huggingface_hub's own not-found errors as they are, with a note saying what hubstitch was loading; a
-    dropped or timed-out download becomes a `HubTransferError`."""
+    """Bound the transfer in time (request timeouts, and a deadline for the whole download); map an error status
+    the Hub answered with to what it means (`download_error`); re-raise huggingface_hub's own not-found errors as
+    they are, with a note saying what hubstitch was loading; a dropped, timed-out or late download becomes a
+    `HubTransferError`."""
+    ensure_timeouts()
+    seconds = deadline_seconds()
+    deadline = time.monotonic() + seconds
+    with _DEADLINES_LOCK:
+        _DEADLINES.append(deadline)
+    try:
+        with _mapped_download_errors(what, repo_id, revision, repo_type):
+            yield
+    except Exception as err:  # noqa: BLE001 - a passed deadline, wherever huggingface_hub wrapped it
+        late = _deadline_in(err)
+        if late is None:
+            raise
+        raise HubTransferError(f"downloading the {what} {repo_id!r} failed: the Hub had not answered it within "
+                               f"{seconds:g} s ($HUBSTITCH_HUB_DEADLINE), so the next call, {late}, was not made; "
+                               f"nothing was cached half-way; fix: check the connection and try again, or raise "
+                               f"$HUBSTITCH_HUB_DEADLINE for a slow link") from err
+    finally:
+        with _DEADLINES_LOCK:
+            _DEADLINES.remove(deadline)
+
+
+def _timed_out(err: BaseException | None) -> str | None:
+    """The URL of a request that timed out, found in `err` or the errors it came from; None if none did."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, httpx2.TimeoutException):
+            return _request_url(err) or "a request"
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
+
+
+def _deadline_in(err: BaseException | None) -> str | None:
+    """The call a `HubDeadlineExceeded` stopped, found in `err` or the errors it came from; None if none."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, HubDeadlineExceeded):
+            return str(err)
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
+
+
+@contextmanager
+def _mapped_download_errors(what: str, repo_id: str, revision: str | None, repo_type: str) -> Iterator[None]:
+    """huggingface_hub's errors for one download, mapped as `hub_hint` says."""
     from huggingface_hub.errors import (
         EntryNotFoundError,
         GatedRepoError,
@@ -253,7 +369,6 @@ def hub_hint(what: str, repo_id: str, revision: str | None, repo_type: str = "mo
         RevisionNotFoundError,
     )
 
-    ensure_timeouts()
     try:
         yield
     except GatedRepoError as err:
@@ -270,6 +385,12 @@ def hub_hint(what: str, repo_id: str, revision: str | None, repo_type: str = "mo
         mapped = download_error(err, what, repo_id, repo_type)
         if mapped is not None:
             raise mapped from err
+        stalled = _timed_out(err)
+        if stalled is not None:
+            raise HubTransferError(f"downloading the {what} {repo_id!r} failed: the call {stalled} got no answer "
+                                   f"within {timeout_seconds():g} s ($HUBSTITCH_HUB_TIMEOUT) and it is not in the "
+                                   f"local cache; fix: check the connection and try again, or raise "
+                                   f"$HUBSTITCH_HUB_TIMEOUT for a slow link") from err
         raise HubTransferError(f"downloading the {what} {repo_id!r} failed: the Hub could not be reached (or "
                                f"HF_HUB_OFFLINE is set) and it is not in the local cache; fix: check the connection "
                                f"(or $HUBSTITCH_HUB_TIMEOUT), or unset HF_HUB_OFFLINE") from err

@@ -325,3 +325,19 @@ def test_the_commit_deletes_the_files_of_a_retried_tasks_first_try(tmp_path):
     referenced = {f.path for fragment in lance.dataset(str(staged)).get_fragments()
                   for f in fragment.metadata.files}
     assert kept == {name.rsplit("/", 1)[-1] for name in referenced} and len(kept) == 2 and kept < files
+
+
+def test_a_ray_address_where_nothing_listens_is_refused_within_seconds():
+    import socket
+
+    from hubstitch.engines.ray_cluster import check_reachable
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+    with pytest.raises(EngineError, match=rf"no Ray cluster answers at 127.0.0.1:{port} within .*fix: check"):
+        check_reachable(f"127.0.0.1:{port}", seconds=5)
+    assert time.monotonic() - started < 30  # a bound on the refusal, not a speed test (ray.init waited > 200 s)
+    with pytest.raises(EngineError, match="is not host:port"):
+        check_reachable("localhost")

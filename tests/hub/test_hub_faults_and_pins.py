@@ -121,6 +121,30 @@ def test_the_shelf_records_its_pins(shelf_cache, tmp_path, monkeypatch):
     assert json.loads((tmp_path / "cache" / "offline-pins.json").read_text())
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("route", ["resolve", "info-revision"])
+def test_a_download_whose_server_keeps_hanging_stops_at_its_deadline_naming_the_call(loopback_hub, gen, monkeypatch,
+                                                                                      route):
+    """Each request is bounded by $HUBSTITCH_HUB_TIMEOUT, but huggingface_hub's retries multiply that bound (a hung
+    server once kept a load for the whole of its 200 s hang); the download's deadline stops it."""
+    import time
+
+    from hubstitch.hub.files import resolve
+
+    _translator(gen).push_to_hub("tester/hanging")
+    monkeypatch.setenv("HUBSTITCH_HUB_TIMEOUT", "1")
+    monkeypatch.setenv("HUBSTITCH_HUB_DEADLINE", "3")
+    loopback_hub.inject(route, "hang", times=1000, seconds=200)
+    load = (lambda: Translator.from_pretrained("tester/hanging")) if route == "resolve" else (
+        lambda: resolve("tester/hanging"))
+    started = time.monotonic()
+    with pytest.raises(HubTransferError, match=r"(had not answered it within 3 s \(\$HUBSTITCH_HUB_DEADLINE\), so "
+                                               r"the next call, (GET|HEAD) |the call )http://127\.0\.0\.1:\d+/"
+                                               r".*tester/hanging.*(was not made|got no answer within 1 s)"):
+        load()
+    assert time.monotonic() - started < 60  # a bound on the stop, not a speed test (the server hangs 200 s)
+
+
 def test_search_offline_says_the_hub_is_unreachable_not_unexpected(monkeypatch, capsys):
     import huggingface_hub.constants as constants
 
