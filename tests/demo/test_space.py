@@ -121,3 +121,23 @@ def test_the_exported_space_builds_as_a_space_builds_and_serves_predict(built_di
     finally:
         server.terminate()
         server.wait(timeout=60)
+
+
+def test_export_works_from_an_installed_package_with_no_checkout(built_dist, tmp_path):
+    """After `pip install hubstitch` (or `pip install .`) there is no source to build a wheel from: the installed
+    package itself is what the Space ships (the suggested `pip download hubstitch` could not work: not on PyPI)."""
+    import zipfile
+
+    site = tmp_path / "site"
+    with zipfile.ZipFile(built_dist["wheel"]) as wheel:
+        wheel.extractall(site)  # what pip install puts in site-packages
+    code = ("import sys, hubstitch; from hubstitch.demo.space import export_space\n"
+            "assert hubstitch.__file__.startswith(sys.argv[2]), hubstitch.__file__\n"
+            "print(export_space(sys.argv[1]))\n")
+    run = subprocess.run([sys.executable, "-c", code, str(tmp_path / "space"), str(site)], capture_output=True,
+                         text=True, timeout=300, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(site)})
+    assert run.returncode == 0, run.stderr
+    folder = tmp_path / "space"
+    assert (folder / "hubstitch" / "model_cards").is_dir() and (folder / "hubstitch" / "demo" / "assets").is_dir()
+    assert not list(folder.rglob("__pycache__"))
+    assert any(line.startswith("soundfile") for line in (folder / "requirements.txt").read_text().splitlines())
