@@ -11,6 +11,35 @@ import secrets
 import pytest
 import torch
 
+_ISOLATED: dict[str, str] = {}
+
+
+def pytest_configure(config):
+    """The tests never write into the user's caches: hubstitch's cache (latents, offline pins, datasets, the demo's
+    workspace) and the Hugging Face home point into a temporary folder for the run, unless set already. The one
+    exception is the shelf the real-model tests read (`shelf_cache`, `shelf_data`), installed once into a folder of
+    the tests' own (``$HUBSTITCH_SHELF_CACHE`` / ``$HUBSTITCH_SHELF_DATA``, default ``~/.cache/hubstitch-tests``),
+    never the user's Hub cache."""
+    import tempfile
+
+    for name in ("HUBSTITCH_CACHE", "HF_HOME"):
+        if name not in os.environ:
+            _ISOLATED[name] = os.environ[name] = tempfile.mkdtemp(prefix=f"hubstitch-tests-{name.lower()}-")
+
+
+def pytest_unconfigure(config):
+    import shutil
+
+    for folder in _ISOLATED.values():
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def tests_own_cache():
+    """The folder the tests keep their shelf in (a `Path`, reused across runs; not the user's caches)."""
+    from pathlib import Path
+
+    return Path.home() / ".cache" / "hubstitch-tests"
+
 
 @pytest.fixture
 def seed() -> int:
@@ -51,7 +80,7 @@ def shelf_cache():
 
     from hubstitch.shelf.models import install_shelf
 
-    root = Path(os.environ.get("HUBSTITCH_SHELF_CACHE") or Path.home() / ".cache" / "hubstitch" / "shelf-hub")
+    root = Path(os.environ.get("HUBSTITCH_SHELF_CACHE") or tests_own_cache() / "shelf-hub")
     install_shelf(cache_dir=root)
     return root
 
@@ -63,7 +92,7 @@ def shelf_data():
 
     from hubstitch.shelf.datasets import install_datasets
 
-    root = Path(os.environ.get("HUBSTITCH_SHELF_DATA") or Path.home() / ".cache" / "hubstitch" / "shelf-data")
+    root = Path(os.environ.get("HUBSTITCH_SHELF_DATA") or tests_own_cache() / "shelf-data")
     return install_datasets(root=root)
 
 

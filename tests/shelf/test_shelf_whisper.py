@@ -118,11 +118,10 @@ def test_the_conversion_equals_ctranslate2_and_transcribes_speech(shelf_cache, m
 
 
 @pytest.mark.slow
-def test_the_converted_tiny_en_is_an_audio_encoder(shelf_cache, tmp_path, monkeypatch):
+def test_the_converted_tiny_en_is_an_audio_encoder(shelf_cache, tmp_path):
     from hubstitch import Encoder
 
-    monkeypatch.setenv("HF_HUB_CACHE", str(shelf_cache))
-    encoder = Encoder.from_pretrained(TINY, local_files_only=True)
+    encoder = Encoder.from_pretrained(TINY, local_files_only=True, cache_dir=shelf_cache)
     assert (encoder.modality, encoder.dim, encoder.ref.pooling) == ("audio", 384, "mean")
     assert len(encoder.ref.revision) == 40
     clips = [_speech(text, tmp_path) for text in SPOKEN]
