@@ -144,6 +144,19 @@ def wav2vec2_model(folder: Path, attention_mask: bool = True, seed: int = 0) -> 
     return folder
 
 
+def ast_model(folder: Path, seed: int = 0) -> Path:
+    """A tiny random Audio Spectrogram Transformer: a 1.5 s window (150 frames of 10 ms) of 32 mel bins in patches."""
+    import torch
+    import transformers as tf
+
+    torch.manual_seed(seed)
+    config = tf.ASTConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                          patch_size=16, frequency_stride=16, time_stride=16, max_length=150, num_mel_bins=32)
+    tf.ASTModel(config).eval().save_pretrained(folder)
+    tf.ASTFeatureExtractor(num_mel_bins=32, max_length=150, sampling_rate=16000).save_pretrained(folder)
+    return folder
+
+
 def clips(n: int, seed: int = 0, rate: int = 16000) -> list[tuple[np.ndarray, int]]:
     """`n` random (waveform, rate) clips of 0.3-1.5 s: tones plus noise, each a different length."""
     gen = np.random.default_rng(seed)

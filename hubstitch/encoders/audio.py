@@ -28,8 +28,9 @@ import torch
 
 from ..errors import HubstitchValueError
 
+SPECTROGRAM_FAMILIES = {"audio-spectrogram-transformer"}  # a fixed window of log-mel patches, no frame mask
 AUDIO_FAMILIES = {"whisper", "wav2vec2", "hubert", "wavlm", "data2vec-audio", "unispeech", "unispeech-sat", "sew",
-                  "sew-d", "wav2vec2-conformer"}
+                  "sew-d", "wav2vec2-conformer", *SPECTROGRAM_FAMILIES}  # the audio families hubstitch reads
 WHISPER_SECONDS = 30.0
 MAX_SECONDS = 120.0  # attention over ~50 frames a second: longer clips should be cut into pieces first
 MIN_RATE, MAX_RATE = 1_000, 768_000  # Hz: below, nothing speech-like is left; above, no recording format goes
@@ -65,12 +66,15 @@ def _resample(audio: np.ndarray, rate: int, target: int) -> np.ndarray:
     return resample_poly(audio, target // common, rate // common).astype(np.float32)
 
 
-def seconds_limit(family: str) -> float:
-    """The longest clip an encoder of `family` takes, in seconds."""
+def seconds_limit(family: str, extractor: Any = None) -> float:
+    """The longest clip an encoder of `family` takes, in seconds (a spectrogram transformer's window: its
+    extractor's ``max_length`` frames of 10 ms, which it would otherwise cut silently)."""
+    if family in SPECTROGRAM_FAMILIES:
+        return float(getattr(extractor, "max_length", 1024)) / 100.0
     return WHISPER_SECONDS if family == "whisper" else MAX_SECONDS
 
 
-def to_waveform(item: Any, index: int, rate: int, family: str | None = None) -> np.ndarray:
+def to_waveform(item: Any, index: int, rate: int, family: str | None = None, extractor: Any = None) -> np.ndarray:
     """One item as a mono float32 waveform at `rate` Hz; the rate, the samples and (with the encoder's `family`) the
     length are checked before any resampling, so a bad clip costs nothing."""
     if isinstance(item, dict) and "array" in item and "sampling_rate" in item:
@@ -103,28 +107,31 @@ def to_waveform(item: Any, index: int, rate: int, family: str | None = None) -> 
         raise AudioError(f"item {index} has samples up to {peak:.3g}; expected a float waveform in [-1, 1]; fix: "
                          f"divide by its scale (32,768 for 16-bit sample values), or pass the integer array itself")
     if family is not None:
-        check_length(audio, index, int(source_rate), family)
+        check_length(audio, index, int(source_rate), family, extractor)
     return _resample(audio, int(source_rate), rate)
 
 
-def check_length(audio: np.ndarray, index: int, rate: int, family: str) -> None:
-    limit = seconds_limit(family)
+def check_length(audio: np.ndarray, index: int, rate: int, family: str, extractor: Any = None) -> None:
+    limit = seconds_limit(family, extractor)
     seconds = audio.size / rate
     if seconds > limit:
-        raise AudioError(f"item {index} lasts {seconds:.1f} s; a {family} encoder takes at most {limit:.0f} s per "
-                         f"clip; fix: cut it into pieces of at most {limit:.0f} s and encode those")
+        raise AudioError(f"item {index} lasts {seconds:.1f} s; a {family} encoder takes at most {limit:g} s per "
+                         f"clip; fix: cut it into pieces of at most {limit:g} s and encode those")
 
 
 def single_clips(extractor: Any, family: str) -> bool:
     """True where clips must be encoded one at a time: a Wav2Vec2-style extractor without an attention mask
     (group-norm models such as wav2vec2-base) would see the zero padding as audio."""
-    return family != "whisper" and not getattr(extractor, "return_attention_mask", True)
+    return (family != "whisper" and family not in SPECTROGRAM_FAMILIES
+            and not getattr(extractor, "return_attention_mask", True))
 
 
 def audio_batch(extractor: Any, model: torch.nn.Module, family: str, clips: list[np.ndarray]) -> dict[str, Any]:
     """Model inputs for `clips` (mono, at the extractor's rate), and ``frame_mask``: (batch, frames), 1 where an
     encoder frame carries audio."""
     rate = extractor.sampling_rate
+    if family in SPECTROGRAM_FAMILIES:  # every clip fills the same window of patches: nothing to mask
+        return {"input_values": extractor(clips, sampling_rate=rate, return_tensors="pt")["input_values"]}
     if family == "whisper":
         features = extractor(clips, sampling_rate=rate, return_tensors="pt", return_attention_mask=True)
         mel_mask = features.pop("attention_mask")

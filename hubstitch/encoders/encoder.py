@@ -124,6 +124,23 @@ def _to_image(item: Any, index: int):
                        f"HxWxC array for an image encoder; fix: pass the image column, not a text column")
 
 
+def natural_modality(family: str) -> str:
+    """What a checkpoint of `family` (``config.model_type``) reads: ``audio`` for every family transformers lists
+    for audio classification, CTC or speech-to-text (or hubstitch reads as audio), ``image`` for every family it
+    lists for image classification (or hubstitch reads as images), else ``text``.
+
+    Example:
+        >>> natural_modality("audio-spectrogram-transformer"), natural_modality("convnext"), natural_modality("bert")
+        ('audio', 'image', 'text')
+    """
+    from transformers.models.auto import modeling_auto as auto
+
+    audio = {*AUDIO_FAMILIES, *auto.MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING_NAMES, *auto.MODEL_FOR_CTC_MAPPING_NAMES,
+             *auto.MODEL_FOR_SPEECH_SEQ_2_SEQ_MAPPING_NAMES}
+    image = {*VISION_FAMILIES, *auto.MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES} - DUAL_FAMILIES
+    return "audio" if family in audio else "image" if family in image else "text"
+
+
 def _image_array(item: np.ndarray, index: int) -> np.ndarray:
     """An HxW or HxWxC array as uint8 pixels: floats in [0, 1] scaled by 255, values in [0, 255] kept; an empty,
     non-finite or out-of-range array refused (it would otherwise look like a black image)."""
@@ -306,7 +323,10 @@ class Encoder:
                 raise EncoderError(f"{name} is a dual encoder ({family}); expected modality='text' or 'image' to "
                                    f"choose its tower; fix: pass modality= (or append :text / :image on the CLI)")
             return modality
-        natural = "image" if family in VISION_FAMILIES else "audio" if family in AUDIO_FAMILIES else "text"
+        natural = natural_modality(family)
+        if natural == "audio" and family not in AUDIO_FAMILIES:
+            raise EncoderError(f"{name} is an audio model ({family}) whose inputs hubstitch does not read yet; it "
+                               f"reads {sorted(AUDIO_FAMILIES)}; fix: pick a checkpoint of one of those families")
         if modality not in (None, natural):
             article = "an" if natural[0] in "aeiou" else "a"
             raise EncoderError(f"{name} is {article} {natural} model ({family}) but modality={modality!r} was asked; "
@@ -376,7 +396,7 @@ class Encoder:
 
     def _clips(self, items: list, start: int) -> list[np.ndarray]:
         rate = self.processor.sampling_rate
-        return [to_waveform(item, start + i, rate, self.family) for i, item in enumerate(items)]
+        return [to_waveform(item, start + i, rate, self.family, self.processor) for i, item in enumerate(items)]
 
     def _item_list(self, items: Any, batch_size: Any, suggested: int) -> list:
         """`items` as a list (one item: a list of one), after refusing a bare audio array and a bad batch size."""

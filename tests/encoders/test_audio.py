@@ -185,3 +185,25 @@ def test_integer_samples_are_scaled_to_the_float_range(whisper, gen):
     as_int = whisper.encode((pcm, 16000), progress=False)
     as_float = whisper.encode((pcm.astype(np.float32) / 32768, 16000), progress=False)
     assert torch.allclose(as_int, as_float, atol=1e-5)
+
+
+def test_an_audio_spectrogram_transformer_is_an_audio_encoder_and_other_modalities_follow_transformers(tmp_path):
+    """AST checkpoints were taken for text models (and refused with modality='audio'); what a family reads now
+    follows transformers' own audio / image task lists, and an audio family hubstitch cannot feed is refused."""
+    from hubstitch.encoders.encoder import natural_modality
+
+    encoder = Encoder.from_pretrained(tm.ast_model(tmp_path / "ast"))
+    assert (encoder.modality, encoder.family, encoder.dim) == ("audio", "audio-spectrogram-transformer", 16)
+    vectors = encoder.encode(tm.clips(3, seed=4), progress=False)
+    assert vectors.shape == (3, 16) and torch.isfinite(vectors).all()
+    assert torch.allclose(encoder.encode(tm.clips(3, seed=4)[1], progress=False)[0], vectors[1], atol=1e-5)
+    with pytest.raises(AudioError, match=r"item 0 lasts 2.0 s; a audio-spectrogram-transformer encoder takes at most "
+                                         r"1.5 s"):  # the window it would otherwise cut silently
+        encoder.encode((np.zeros(32000, dtype=np.float32), 16000), progress=False)
+    assert Encoder.from_pretrained(tmp_path / "ast", modality="audio").modality == "audio"
+    for family, modality in [("hubert", "audio"), ("speech_to_text", "audio"), ("convnext", "image"),
+                             ("swiftformer", "image"), ("clip", "text"), ("bert", "text"), ("xlm-roberta", "text")]:
+        assert natural_modality(family) == modality, family
+    with pytest.raises(EncoderError, match=r"org/s2t is an audio model \(speech_to_text\) whose inputs hubstitch does "
+                                           r"not read yet"):
+        Encoder._modality("org/s2t", "speech_to_text", None)
