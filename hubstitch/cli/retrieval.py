@@ -71,7 +71,7 @@ def _cmd_index_build(args: argparse.Namespace) -> None:
     if args.n:
         data = data.select(args.n, seed=0)
     items = data.source_items()
-    ids = data._column(args.id_column) if args.id_column else data.rows()
+    ids = data.column(args.id_column) if args.id_column else data.rows()
     rows = lancedb_store.build(encoder, items, args.db, args.table, ids=ids,
                                texts=items if encoder.modality == "text" else None, batch_size=args.batch_size,
                                progress=not args.quiet)

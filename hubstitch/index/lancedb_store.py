@@ -19,23 +19,27 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
 import torch
 from huggingface_hub.utils import tqdm
 
+from ..errors import HubstitchError
 from ..spaces import IncompatibleStagesError, LatentSpaceRef, check_same_space
 from ..translators.translator import Translator
 from .staging import check_table_name, existing_database, remove_inside, staged_table
 from .stream import VECTOR_COLUMN, IndexTableError, read_space, space_metadata, translate_batches, vector_array
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def _lancedb():
@@ -46,6 +50,27 @@ def _lancedb():
     return lancedb
 
 
+def lance_errors(function: Callable[..., T]) -> Callable[..., T]:
+    """`function` with LanceDB's and Arrow's own errors (a corrupt table, an unreadable fragment: a RuntimeError
+    carrying a Rust traceback) turned into an `IndexTableError` that names the database and says what to do."""
+
+    @functools.wraps(function)
+    def wrapped(*args: Any, **kwargs: Any) -> T:
+        try:
+            return function(*args, **kwargs)
+        except (HubstitchError, IncompatibleStagesError):
+            raise
+        except (RuntimeError, OSError, ValueError, pa.ArrowException) as err:
+            text = str(err).splitlines()[0] if str(err) else type(err).__name__
+            text = re.sub(r",\s*/\S+\.rs:\d+:\d+\s*$", "", text)  # the Rust source location
+            db = kwargs.get("db", args[0] if args else "?")
+            raise IndexTableError(f"LanceDB failed on the database {db} ({type(err).__name__}: {text}); expected "
+                                  f"intact tables; fix: if a table is damaged, restore an earlier version of it "
+                                  f"(LanceDB's table.restore) or build it again") from err
+
+    return wrapped
+
+
 def _local(db: str | Path) -> Path:
     if "://" in str(db):
         raise IndexTableError(f"database {db!r} is not a local folder; publishing a table all at once renames its "
@@ -53,6 +78,7 @@ def _local(db: str | Path) -> Path:
     return Path(db)
 
 
+@lance_errors
 def open_table(db: str | Path, name: str) -> tuple[Any, LatentSpaceRef, dict[str, Any]]:
     """(the LanceDB table, the space its vectors live in, the table's hubstitch record)."""
     check_table_name(name)
@@ -103,6 +129,7 @@ def publish_staged(db: Path, name: str, staged: Path, expected_rows: int, expect
     os.rename(staged, db / f"{name}.lance")  # atomic on one filesystem: the table appears whole
 
 
+@lance_errors
 def build(encoder, items: Sequence[Any], db: str | Path, name: str, *, ids: Sequence[Any] | None = None,
           texts: Sequence[str] | None = None, batch_size: int = 32, chunk: int = 1024,
           progress: bool = True) -> int:
@@ -129,6 +156,7 @@ def build(encoder, items: Sequence[Any], db: str | Path, name: str, *, ids: Sequ
     return len(items)
 
 
+@lance_errors
 def search(db: str | Path, name: str, vectors: torch.Tensor, space: LatentSpaceRef, k: int = 10,
            who: str = "query encoder") -> list[list[dict[str, Any]]]:
     """Top-`k` rows of table `name` per query vector ({id, text, score = cosine}); `space` must be the table's."""
@@ -180,6 +208,7 @@ def translated_rows(table: Any, schema: pa.Schema, translator: Translator, start
         yield batch.select(names).cast(schema)
 
 
+@lance_errors
 def migrate(db: str | Path, old: str, translator: Translator, new: str, *, batch_size: int = 8192,
             progress: bool = True) -> dict[str, Any]:
     """Translate every vector of table `old` into `translator`'s target space as the new table `new`."""

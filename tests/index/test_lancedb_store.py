@@ -228,3 +228,29 @@ def test_readers_never_create_a_database_for_a_mistyped_folder(parts, tmp_path):
     with pytest.raises(IndexTableError, match="is not an existing folder"):
         lancedb_store.search(tmp_path / "typo", "docs", source.encode(TEXTS[:1], progress=False), source.ref)
     assert not (tmp_path / "typo").exists()
+
+
+def test_a_damaged_table_is_an_index_error_naming_the_database_not_a_rust_traceback(parts, tmp_path):
+    source, _, translator = parts
+    db = tmp_path / "db"
+    lancedb_store.build(source, TEXTS[:10], db, "docs", progress=False)
+    for data in (db / "docs.lance" / "data").iterdir():
+        data.write_bytes(b"garbage")
+    with pytest.raises(IndexTableError, match=r"LanceDB failed on the database .*db \(RuntimeError: .*\); expected "
+                                              r"intact tables; fix: ") as caught:
+        lancedb_store.search(db, "docs", source.encode(TEXTS[:1], progress=False), source.ref)
+    assert ".rs:" not in str(caught.value) and "\n" not in str(caught.value)
+    with pytest.raises(IndexTableError, match="LanceDB failed on the database"):
+        lancedb_store.migrate(db, "docs", translator, "docs_new", progress=False)
+    assert not (db / "docs_new.lance").exists()
+
+
+def test_index_build_with_a_missing_id_column_names_the_columns(tiny, tmp_path, capsys):
+    from hubstitch.cli.main import main
+
+    data = tmp_path / "docs.jsonl"
+    data.write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXTS[:5]))
+    assert main(["index", "build", str(tiny["bert"]), str(data), "--id-column", "doc", "--db", str(tmp_path / "db"),
+                 "--table", "docs", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "column 'doc' is not in the anchors; they have ['text']" in err and "unexpected" not in err
