@@ -117,6 +117,11 @@ def test_pipeline_stages_that_link_out_are_refused(tiny, gen, tmp_path):
     (lambda m: m["stages"][1].update(model_id="/etc", path=None), "names '/etc'; expected a Hub id"),
     (lambda m: m["stages"][1].update(path="../../etc"), "expected a relative subfolder"),
     (lambda m: m["stages"].append("oops"), "a stage is a str"),
+    (lambda m: m.update(metrics=[1, 2]), "field 'metrics' is a list; expected an object"),
+    (lambda m: m.update(metrics={"accuracy": "high"}), "field 'metrics.accuracy' is 'high'"),
+    (lambda m: m.update(metrics={"accuracy": 3.5}), r"field 'metrics.accuracy' is 3.5; expected a number in \[0, 1\]"),
+    (lambda m: m.update(metrics={"n": -1}), "field 'metrics.n' is -1"),
+    (lambda m: m.update(metrics={"dataset": {"id": 1}}), "field 'metrics.dataset'"),
 ])
 def test_malformed_manifests_are_refused(tiny, gen, tmp_path, change, message):
     from hubstitch import ClassifierHead

@@ -427,11 +427,35 @@ def _read_manifest(repo_or_dir: str | Path, revision: str | None,
     if roles != set(ROLES[shape]):
         raise ArtifactError(f"{path} has stages {sorted(r for r in roles if r)}; a {shape!r} pipeline needs "
                             f"{list(ROLES[shape])}; fix: re-save the pipeline")
+    check_metrics(manifest.get("metrics"), str(path))
     for stage in manifest["stages"]:
         if stage.get("kind") not in STAGE_KINDS:
             raise ArtifactError(f"{path}: stage {stage.get('role')!r} has kind {stage.get('kind')!r}; hubstitch "
                                 f"resolves only {sorted(STAGE_KINDS)}; fix: re-save the pipeline")
     return path.parent, manifest
+
+
+def check_metrics(metrics: Any, where: str) -> None:
+    """A manifest's ``metrics``: absent, or an object whose ``accuracy`` (a number in [0, 1]), ``n`` (a count) and
+    ``dataset`` (a name) have their types; anything else is refused naming the field."""
+    import math
+
+    if metrics is None:
+        return
+    if not isinstance(metrics, dict):
+        raise ArtifactError(f"{where}: field 'metrics' is a {type(metrics).__name__}; expected an object (or none); "
+                            f"fix: re-save the pipeline, or evaluate it again")
+    accuracy, n, dataset = metrics.get("accuracy"), metrics.get("n"), metrics.get("dataset")
+    if accuracy is not None and (isinstance(accuracy, bool) or not isinstance(accuracy, (int, float))
+                                 or not math.isfinite(accuracy) or not 0 <= accuracy <= 1):
+        raise ArtifactError(f"{where}: field 'metrics.accuracy' is {accuracy!r}"[:300] + "; expected a number in "
+                            "[0, 1]; fix: re-save the pipeline, or evaluate it again")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
+        raise ArtifactError(f"{where}: field 'metrics.n' is {n!r}"[:300] + "; expected a count; fix: re-save the "
+                            "pipeline, or evaluate it again")
+    if dataset is not None and not isinstance(dataset, str):
+        raise ArtifactError(f"{where}: field 'metrics.dataset' is {dataset!r}"[:300] + "; expected a dataset name; "
+                            "fix: re-save the pipeline, or evaluate it again")
 
 
 def _stage_config(stage: dict[str, Any], root: Path, revision: str | None,
