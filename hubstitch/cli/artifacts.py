@@ -192,9 +192,11 @@ def _cmd_push(args: argparse.Namespace) -> None:
 
 def _cmd_info(args: argparse.Namespace) -> None:
     from ..heads.config import HeadConfig
-    from ..hub.artifact_io import artifact_files, read_config
-    from ..pipelines.pipeline import _read_manifest, check_manifest
+    from ..heads.head import ClassifierHead
+    from ..hub.artifact_io import read_config
+    from ..pipelines.pipeline import STAGE_KINDS, _read_manifest, _stage_location, check_manifest
     from ..translators.config import TranslatorConfig
+    from ..translators.translator import Translator
 
     source = args.repo_or_dir
     if Path(source).is_dir():
@@ -211,15 +213,19 @@ def _cmd_info(args: argparse.Namespace) -> None:
             verdict = "compatible"
         except HubstitchError as err:
             verdict = f"incompatible: {err}"
+        for stage in manifest["stages"]:  # the small stages' weights are read and checked (encoders are not loaded)
+            if stage["kind"] in ("translator", "classifier-head") and stage.get("path"):
+                STAGE_KINDS[stage["kind"]].from_pretrained(_stage_location(stage, root))
         info.update(kind="stitched-pipeline", shape=manifest["shape"], stages=manifest["stages"], verdict=verdict,
                     labels=manifest.get("labels"))
     elif config.get("artifact") == "classifier-head":
         head = HeadConfig.from_dict(config)
+        ClassifierHead.from_pretrained(source, revision=args.revision)  # its weights: readable, finite, as declared
         info.update(kind="classifier-head", encoder=vars(head.encoder), labels=head.labels,
                     input_space=head.input_space)
     else:
         translator = TranslatorConfig.from_dict(config, origin=source)
-        artifact_files(source, revision=args.revision)  # both files must be there
+        Translator.from_pretrained(source, revision=args.revision)  # its weights: readable, finite, as declared
         info.update(kind="translator" if translator.kind == "vector" else "sequence translator",
                     method=translator.method, source_space=vars(translator.source),
                     target_space=vars(translator.target), metrics=translator.metrics.get("heldout", {}))

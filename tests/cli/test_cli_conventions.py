@@ -183,3 +183,21 @@ def test_index_query_hits_print_on_one_line_each():
     assert one_line(article, 80) == "Ad sales boost Time Warner profit Quarterly profits at US media giant TimeWarne…"
     assert "\n" not in one_line(article, 80) and len(one_line(article, 80)) == 80
     assert one_line("short", 80) == "short"
+
+
+def test_info_fails_on_unreadable_or_non_finite_weights(tmp_path, gen, capsys):
+    from safetensors.torch import load_file, save_file
+
+    from hubstitch.cli.main import main
+
+    x = torch.randn(60, 4, generator=gen)
+    hubstitch.fit_translator(x, x, method="linear").save_pretrained(tmp_path / "nan")
+    weights = load_file(str(tmp_path / "nan" / "model.safetensors"))
+    next(iter(weights.values())).view(-1)[0] = float("nan")
+    save_file(weights, str(tmp_path / "nan" / "model.safetensors"))
+    assert main(["info", str(tmp_path / "nan")]) == 1
+    assert "NaN or infinite" in capsys.readouterr().err
+    hubstitch.fit_translator(x, x, method="linear").save_pretrained(tmp_path / "cut")
+    (tmp_path / "cut" / "model.safetensors").write_bytes(b"\x00" * 10)
+    assert main(["info", str(tmp_path / "cut")]) == 1
+    capsys.readouterr()
