@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,12 +27,18 @@ from .common import (
     ray_settings,
 )
 
+logger = logging.getLogger(__name__)
+
 
 def _cmd_export_st(args: argparse.Namespace) -> None:
     from ..pipelines.embedding import StitchedEncoder
     from ..translators.translator import Translator
 
     translator = Translator.from_pretrained(args.translator)
+    if not translator.config.source.model_id or not translator.config.target.model_id:
+        logger.warning("the translator records no source or target model (fitted on bare latents), so %s is taken "
+                       "on trust as its source and the export's space cannot be named; fix: fit it with "
+                       "--source-id / --target-id", args.encoder)
     encoder = encoder_for_space(translator.config.source, args.encoder, args.trust_remote_code)
     folder = StitchedEncoder(encoder, translator).to_sentence_transformers(args.out, repo_id=args.push_to_hub)
     summary: dict[str, Any] = {"out": str(folder), "space": vars(translator.config.target)}

@@ -185,9 +185,16 @@ def migration_plan(db: Path, old: str, translator: Translator) -> tuple[Any, int
     table, space, record = open_table(db, old)
     check_same_space(space, translator.config.source, f"index table {old!r}", "translator")
     target = translator.config.target
+    unverified = [side for side in ("source", "target") if not getattr(translator.config, side).model_id]
+    if unverified:  # fitted on bare latents with no --source-id / --target-id: nothing to check against
+        logger.warning("the translator records no %s model, so it cannot be checked against table %r's space "
+                       "(%s); the migrated table records that its space was taken on trust; fix: fit it with "
+                       "source_ref / target_ref (fit-latents --source-id / --target-id)", " or ".join(unverified),
+                       old, space.model_id)
     metadata = space_metadata(target, migrated_from={"table": old, "space": record["space"]},
                               translator={"source": translator.config.source.model_id, "method":
-                                          translator.config.method, "origin": list(translator.hub_origin or [])})
+                                          translator.config.method, "origin": list(translator.hub_origin or []),
+                                          "unverified": unverified})
     return table, table.count_rows(), _schema(target.dim, metadata, table.schema)
 
 

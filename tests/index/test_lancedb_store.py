@@ -254,3 +254,17 @@ def test_index_build_with_a_missing_id_column_names_the_columns(tiny, tmp_path, 
                  "--table", "docs", "-q"]) == 1
     err = capsys.readouterr().err
     assert "column 'doc' is not in the anchors; they have ['text']" in err and "unexpected" not in err
+
+
+def test_a_translator_with_no_recorded_source_migrates_with_a_warning_and_says_so_in_the_table(parts, tmp_path,
+                                                                                               caplog):
+    source, target, _ = parts
+    db = tmp_path / "db"
+    lancedb_store.build(source, TEXTS[:20], db, "docs", progress=False)
+    x, y = source.encode(TEXTS, progress=False), target.encode(TEXTS, progress=False)
+    bare = hubstitch.fit_translator(x, y, method="linear", alpha=0.1)  # bare latents: no source or target recorded
+    with caplog.at_level("WARNING"):
+        lancedb_store.migrate(db, "docs", bare, "docs_bare", progress=False)
+    assert "records no source or target model" in caplog.text
+    _, _, record = lancedb_store.open_table(db, "docs_bare")
+    assert record["translator"]["unverified"] == ["source", "target"]
