@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -198,3 +199,15 @@ def test_latents_arrays_of_objects_are_never_unpickled(tmp_path):
     np.save(tmp_path / "objects.npy", np.array([os.system], dtype=object), allow_pickle=True)
     with pytest.raises(LatentsError, match="holds pickled Python objects"):
         load_latents(str(tmp_path / "objects.npy"))
+
+
+def test_auto_says_what_its_search_will_cost_before_spending_it(gen, monkeypatch, caplog):
+    """fit-latents 384 -> 4096 with auto on 1,000 rows once ran for over ten minutes without a word."""
+    import hubstitch.math.selection as selection
+
+    monkeypatch.setattr(selection, "COST_WARNING_SECONDS", 0.0)  # every search is "expensive" here
+    x = torch.randn(60, 6, generator=gen)
+    with caplog.at_level("WARNING", logger="hubstitch.math.selection"):
+        hubstitch.fit_translator(x, x @ torch.randn(6, 9, generator=gen), method="auto")
+    assert re.search(r"auto compares up to \d+ candidates x \d+ folds on 60 x 6 -> 9 latents: up to about \d+ s .*"
+                     r"fix: name a method", caplog.text)

@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from typing import Any
@@ -47,6 +48,8 @@ RELATIVE_ALPHAS = (0.001, 0.01, 0.1, 1.0)
 MIN_PRUNE_ROWS = 64  # a candidate is dropped only on scores over at least this many held-out anchors
 KEEP_FRACTION = 1 / 3
 
+
+logger = logging.getLogger(__name__)
 
 def default_candidates(source=None, preprocessings=PREPROCESSINGS, **fixed: Any) -> list[tuple[str, dict[str, Any]]]:
     """The (method, options) pairs that ``auto`` compares; `fixed` options (e.g. ``alpha``) pin that axis.
@@ -94,6 +97,18 @@ def _schedule(n: int, k: int) -> list[int]:
     return sorted({first, max(first, math.ceil(k / 2)), k})
 
 
+COST_WARNING_SECONDS = 60.0  # above this estimate, auto says what it will cost before it spends it
+
+
+def _say_cost(seconds_per_fit: float, candidates: int, folds: int, x: torch.Tensor, y: torch.Tensor) -> None:
+    """Log what the whole search may cost, at the pace of its first fit (a warning past `COST_WARNING_SECONDS`)."""
+    estimate = seconds_per_fit * candidates * folds
+    level = logging.WARNING if estimate > COST_WARNING_SECONDS else logging.DEBUG
+    logger.log(level, "auto compares up to %d candidates x %d folds on %d x %d -> %d latents: up to about %.0f s at "
+               "the pace of its first fit; fix: name a method (e.g. --method linear) or pin --alpha to skip most of "
+               "the search", candidates, folds, x.shape[0], x.shape[1], y.shape[1], estimate)
+
+
 def select_method(source, target, candidates: list[tuple[str, dict[str, Any]]] | None = None, folds: int = 5,
                   seed: int = 0, **common: Any) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """Return (method, options, report) for the best-scoring candidate; `common` options go to every candidate
@@ -114,7 +129,10 @@ def select_method(source, target, candidates: list[tuple[str, dict[str, Any]]] |
     alive, fits, schedule = list(range(len(rows))), 0, _schedule(n, k)
     for round_index, target_folds in enumerate(schedule):
         for i in alive:
+            first = time.perf_counter()
             fits += _extend(rows[i], x, y, splits, target_folds, common)
+            if round_index == 0 and i == alive[0]:
+                _say_cost((time.perf_counter() - first) / max(1, target_folds), len(rows), k, x, y)
         alive = [i for i in alive if "skipped" not in rows[i]]
         if not alive:
             break
