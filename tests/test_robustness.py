@@ -211,3 +211,18 @@ def test_auto_says_what_its_search_will_cost_before_spending_it(gen, monkeypatch
         hubstitch.fit_translator(x, x @ torch.randn(6, 9, generator=gen), method="auto")
     assert re.search(r"auto compares up to \d+ candidates x \d+ folds on 60 x 6 -> 9 latents: up to about \d+ s .*"
                      r"fix: name a method", caplog.text)
+
+
+def test_a_resave_keeps_the_users_notes_and_warns_before_replacing_a_hand_written_card(gen, tmp_path, caplog):
+    from hubstitch.hub.cards import NOTES_MARKER
+
+    translator = _saved(gen, tmp_path / "t")
+    readme = tmp_path / "t" / "README.md"
+    assert readme.read_text().rstrip().endswith(NOTES_MARKER)
+    readme.write_text(readme.read_text() + "\nOur team's notes: use with the March index only.\n")
+    translator.save_pretrained(tmp_path / "t")
+    assert readme.read_text().count(NOTES_MARKER) == 1 and "use with the March index only" in readme.read_text()
+    readme.write_text("# A card written by hand\n")
+    with caplog.at_level("WARNING"):
+        translator.save_pretrained(tmp_path / "t")
+    assert "had no hubstitch notes marker" in caplog.text

@@ -96,7 +96,24 @@ def read_sentence_transformers(folder: Path) -> dict[str, Any] | None:
     st_config = info["transformer"] / "sentence_bert_config.json"
     if st_config.is_file():
         info["max_length"] = _read_json(st_config).get("max_seq_length")
+    info["prompts"], info["default_prompt_name"] = _prompts(folder / "config_sentence_transformers.json")
     return info
+
+
+def _prompts(path: Path) -> tuple[dict[str, str], str | None]:
+    """The named prompts (e5 / bge query and passage prefixes) and the default prompt's name of a
+    sentence-transformers repo; checked to be strings, the default among them."""
+    if not path.is_file():
+        return {}, None
+    config = _read_json(path)
+    prompts, default = config.get("prompts") or {}, config.get("default_prompt_name")
+    if not (isinstance(prompts, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in prompts.items())):
+        raise EncoderError(f"{path}: 'prompts' is {str(prompts)[:120]!r}; expected names mapped to prefix strings; "
+                           f"fix: correct the file")
+    if default is not None and default not in prompts:
+        raise EncoderError(f"{path}: default_prompt_name {default!r} is not among the prompts {sorted(prompts)}; fix: "
+                           f"correct the file")
+    return dict(prompts), default
 
 
 def _to_image(item: Any, index: int):
@@ -511,13 +528,19 @@ class Encoder:
                 out.append((idx, self._image_batch([_to_image(items[i], i) for i in idx])))
         return out
 
-    def encode(self, items: Any, batch_size: int = 32, progress: bool = True) -> torch.Tensor:
+    def encode(self, items: Any, batch_size: int = 32, progress: bool = True, *, prompt_name: str | None = None,
+               prompt: str | None = None) -> torch.Tensor:
         """Encode `items` (strings; PIL images / image paths / arrays; audio paths / (array, rate) / Audio cells) to
         float32 latents (n, dim).
 
-        A single item (a string, a path, an image, an array) gives one row, as sentence-transformers does.
+        A single item (a string, a path, an image, an array) gives one row, as sentence-transformers does. Texts
+        get a sentence-transformers repo's prompt as sentence-transformers applies it: `prompt` as given, else the
+        prompt named `prompt_name` (e5 / bge: ``"query"``), else the repo's default prompt, if it names one.
         """
         items = self._item_list(items, batch_size, suggested=32)
+        prefix = self.prompt_for(prompt_name, prompt)
+        if prefix:
+            items = [prefix + item if isinstance(item, str) else item for item in items]
         if self.modality in ("image", "audio"):  # decode images and clips lazily, batch by batch
             result = torch.empty(len(items), self.dim) if items else None
             if self.modality == "audio" and single_clips(self.processor, self.family):
@@ -542,6 +565,17 @@ class Encoder:
                 result[idx] = self._finite(self._forward(batch), idx)
                 bar.update(len(idx))
         return result
+
+    def prompt_for(self, prompt_name: str | None = None, prompt: str | None = None) -> str:
+        """The text prefix `encode` puts before each text (see `encode`); an unknown name is refused."""
+        if prompt is not None:
+            return prompt
+        prompts = (self.sentence_transformers or {}).get("prompts") or {}
+        if prompt_name is not None and prompt_name not in prompts:
+            raise EncoderError(f"prompt_name={prompt_name!r}; {self.ref.model_id} has the prompts {sorted(prompts)}; "
+                               f"fix: pass one of those, or prompt='...'")
+        name = prompt_name or (self.sentence_transformers or {}).get("default_prompt_name")
+        return prompts.get(name, "") if name else ""
 
     def _finite(self, vectors: torch.Tensor, rows: Sequence[int]) -> torch.Tensor:
         """`vectors`, after checking that the model gave finite numbers for every item (never a silent NaN)."""

@@ -11,8 +11,13 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from importlib import resources
 from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+NOTES_MARKER = "<!-- hubstitch: write your own notes below this line; a re-save keeps them -->"
 
 
 def template(name: str) -> str:
@@ -43,3 +48,19 @@ def shared_license(*licenses: str | None) -> str | None:
     """The license the inputs state, when they all state the same one."""
     stated = {value for value in licenses}
     return stated.pop() if len(stated) == 1 else None
+
+
+def save_card(card: Any, path: Path) -> None:
+    """Write `card` (a `huggingface_hub.ModelCard`) to `path`, ending with `NOTES_MARKER`: whatever the README
+    already there holds below that marker is kept under the new card; a README without the marker (written by
+    hand, or by an older hubstitch) is replaced with a warning, never silently."""
+    notes = ""
+    if path.is_file():
+        old = path.read_text(encoding="utf-8")
+        if NOTES_MARKER in old:
+            notes = old.split(NOTES_MARKER, 1)[1].strip("\n")
+        elif old.strip() and old.strip() != str(card).strip():
+            logger.warning("%s had no hubstitch notes marker, so it is replaced by the generated card; put your own "
+                           "notes below the marker line at its end to have them kept on the next save", path)
+    path.write_text(f"{str(card).rstrip()}\n\n{NOTES_MARKER}\n" + (f"{notes}\n" if notes else ""),
+                    encoding="utf-8")

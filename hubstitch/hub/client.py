@@ -38,6 +38,7 @@ from huggingface_hub import CommitInfo, HfApi, get_session
 from huggingface_hub.errors import HfHubHTTPError
 
 from ..errors import HubstitchError
+from .cards import save_card
 from .offline_pins import check_push
 
 logger = logging.getLogger(__name__)
@@ -421,7 +422,7 @@ class OneCommitPush:
         save_directory = Path(save_directory)
         save_directory.mkdir(parents=True, exist_ok=True)
         self._save_pretrained(save_directory)
-        self.generate_model_card(**(model_card_kwargs or {})).save(save_directory / "README.md")
+        save_card(self.generate_model_card(**(model_card_kwargs or {})), save_directory / "README.md")
         if push_to_hub:
             return self.push_to_hub(repo_id or save_directory.name, config=config,
                                     model_card_kwargs=model_card_kwargs, **push_to_hub_kwargs)

@@ -44,13 +44,17 @@ class StitchedEncoder(StitchedPipeline):
     def normalize(self) -> bool:
         return self.space.normalization == "l2"
 
-    def encode(self, items: Any, batch_size: int = 32, progress: bool = False) -> torch.Tensor:
-        """Vectors (n, target dim) for `items` (a single item gives one row, as sentence-transformers does)."""
-        vectors = self.translator(self.encoder.encode(items, batch_size=batch_size, progress=progress))
+    def encode(self, items: Any, batch_size: int = 32, progress: bool = False, *, prompt_name: str | None = None,
+               prompt: str | None = None) -> torch.Tensor:
+        """Vectors (n, target dim) for `items` (a single item gives one row, as sentence-transformers does); the
+        source encoder's prompts apply as in `Encoder.encode`."""
+        vectors = self.translator(self.encoder.encode(items, batch_size=batch_size, progress=progress,
+                                                      prompt_name=prompt_name, prompt=prompt))
         return torch.nn.functional.normalize(vectors, dim=1) if self.normalize else vectors
 
-    def __call__(self, inputs: Any, batch_size: int = 32, **unused: Any) -> torch.Tensor:
-        return self.encode(inputs, batch_size=batch_size)
+    def __call__(self, inputs: Any, batch_size: int = 32, prompt_name: str | None = None,
+                 **unused: Any) -> torch.Tensor:
+        return self.encode(inputs, batch_size=batch_size, prompt_name=prompt_name)
 
     latents = encode
 

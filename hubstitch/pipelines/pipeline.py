@@ -34,7 +34,7 @@ from ..heads.config import HeadConfig
 from ..heads.head import ClassifierHead
 from ..heads.relative import relative_inputs
 from ..hub.artifact_io import CONFIG_NAME, check_header, inside, read_config
-from ..hub.cards import hub_base_model, hub_dataset, shared_license, template
+from ..hub.cards import hub_base_model, hub_dataset, save_card, shared_license, template
 from ..spaces import IncompatibleStagesError, LatentSpaceRef, check_same_space, is_hub_id
 from ..translators.config import TranslatorConfig
 from ..translators.translator import Translator
@@ -229,7 +229,7 @@ class StitchedPipeline:
                 logger.warning("the %s stage is a local folder (%s): the saved pipeline only loads where that "
                                "folder exists with the same content", stage["kind"], stage["model_id"])
         (folder / CONFIG_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
-        self.model_card(manifest, repo_id).save(folder / "README.md")
+        save_card(self.model_card(manifest, repo_id), folder / "README.md")
         return folder
 
     def model_card(self, manifest: dict[str, Any], repo_id: str | None = None) -> ModelCard:

@@ -127,9 +127,11 @@ def _write(stitched: StitchedEncoder, stages: list[tuple], out: Path, repo_id: s
         modules.append({"path": f"{index}_Dense", "type": "sentence_transformers.models.Dense"})
     (out / "modules.json").write_text(json.dumps(
         [{"idx": i, "name": str(i), **m} for i, m in enumerate(modules)], indent=2) + "\n")
-    (out / "config_sentence_transformers.json").write_text(json.dumps(
-        {"__version__": {"hubstitch": __version__, "pytorch": torch.__version__}, "prompts": {},
-         "default_prompt_name": None, "similarity_fn_name": "cosine"}, indent=2) + "\n")
+    source = encoder.sentence_transformers or {}  # the source's prompts (e5 / bge query prefixes) travel along
+    settings = {"__version__": {"hubstitch": __version__, "pytorch": torch.__version__},
+                "prompts": source.get("prompts") or {}, "default_prompt_name": source.get("default_prompt_name"),
+                "similarity_fn_name": "cosine"}
+    (out / "config_sentence_transformers.json").write_text(json.dumps(settings, indent=2) + "\n")
     _card(stitched, repo_id).save(out / "README.md")
 
 
@@ -144,7 +146,8 @@ def _card(stitched: StitchedEncoder, repo_id: str | None) -> ModelCard:
                     for name, value in heldout.items()] if dataset else None
     base = hub_base_model(source.model_id)
     data = ModelCardData(library_name="sentence-transformers", pipeline_tag="sentence-similarity",
-                         base_model=base, base_model_relation="adapter" if base else None,
+                         # the folder holds the source's full weights (plus Dense layers): not an adapter
+                         base_model=base, base_model_relation="finetune" if base else None,
                          license=shared_license(source.license, target.license),
                          tags=["sentence-transformers", "feature-extraction", "hubstitch", "latent-translation"],
                          eval_results=eval_results or None,

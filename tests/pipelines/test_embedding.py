@@ -63,15 +63,16 @@ PLAIN_ST = """
 import json, sys
 from sentence_transformers import SentenceTransformer
 model = SentenceTransformer(sys.argv[1], device="cpu", trust_remote_code=False)
-vectors = model.encode(json.loads(sys.argv[2]), convert_to_numpy=True)
+vectors = model.encode(json.loads(sys.argv[2]), convert_to_numpy=True, prompt_name=(sys.argv[3:] or [None])[0])
 assert not any(name.startswith("hubstitch") for name in sys.modules), "hubstitch was imported"
 print(json.dumps(vectors.tolist()))
 """
 
 
-def _plain_sentence_transformers(folder, texts) -> torch.Tensor:
-    run = subprocess.run([sys.executable, "-c", PLAIN_ST, str(folder), json.dumps(texts)], capture_output=True,
-                         text=True, timeout=600, cwd=folder.parent)
+def _plain_sentence_transformers(folder, texts, prompt_name=None) -> torch.Tensor:
+    run = subprocess.run([sys.executable, "-c", PLAIN_ST, str(folder), json.dumps(texts),
+                          *([prompt_name] if prompt_name else [])], capture_output=True, text=True, timeout=600,
+                         cwd=folder.parent)
     assert run.returncode == 0, run.stderr
     return torch.tensor(json.loads(run.stdout))
 
@@ -94,6 +95,40 @@ def test_export_st_equals_the_stitched_encoder_through_plain_sentence_transforme
     assert torch.allclose(plain, stitched.encode(TEXTS[:12]), atol=1e-5)
     card = (folder / "README.md").read_text()
     assert "library_name: sentence-transformers" in card and "not in" in card
+
+
+def test_a_sources_prompts_apply_in_the_stitched_encoder_and_travel_with_the_export(parts, tiny, tmp_path):
+    """e5 / bge query prefixes: the source repo's named prompts are applied as sentence-transformers applies them,
+    and kept in the export's config_sentence_transformers.json (they were dropped)."""
+    import shutil
+
+    _, target, _ = parts
+    folder = tmp_path / "e5-like"
+    shutil.copytree(tiny["bert"], folder)
+    (folder / "1_Pooling").mkdir()
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"word_embedding_dimension": 32,
+                                                                  "pooling_mode_mean_tokens": True}))
+    (folder / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]))
+    (folder / "config_sentence_transformers.json").write_text(json.dumps(
+        {"prompts": {"query": "query: ", "passage": "passage: "}, "default_prompt_name": None}))
+    source = Encoder.from_pretrained(folder)
+    assert torch.allclose(source.encode(TEXTS[:4], prompt_name="query", progress=False),
+                          source.encode(["query: " + t for t in TEXTS[:4]], progress=False), atol=1e-6)
+    with pytest.raises(Exception, match=r"prompt_name='question'; .* has the prompts \['passage', 'query'\]"):
+        source.encode(TEXTS[:1], prompt_name="question", progress=False)
+    translator = hubstitch.fit_translator(source.encode(TEXTS, progress=False), target.encode(TEXTS, progress=False),
+                                          method="linear", alpha=1.0, source_ref=source.ref, target_ref=target.ref)
+    stitched = StitchedEncoder(source, translator)
+    exported = stitched.to_sentence_transformers(tmp_path / "st")
+    settings = json.loads((exported / "config_sentence_transformers.json").read_text())
+    assert settings["prompts"] == {"query": "query: ", "passage": "passage: "}
+    plain = _plain_sentence_transformers(exported, TEXTS[:6], prompt_name="query")
+    assert torch.allclose(plain, stitched.encode(TEXTS[:6], prompt_name="query"), atol=1e-5)
+    assert not torch.allclose(plain, stitched.encode(TEXTS[:6]), atol=1e-3)  # the prompt changed the vectors
+    card = (exported / "README.md").read_text()
+    assert "base_model_relation: adapter" not in card  # full weights: never called an adapter
 
 
 def test_export_refuses_non_affine_translators_and_existing_folders(parts, tmp_path):
@@ -138,5 +173,7 @@ def test_export_of_real_minilm_to_mpnet_through_plain_sentence_transformers(shel
     assert plain.shape == (10, 768)
     assert torch.allclose(plain, stitched.encode(texts[:10]), atol=1e-5)
     assert torch.allclose(plain.norm(dim=1), torch.ones(10), atol=1e-5)
+    card = (folder / "README.md").read_text()  # the source's full weights are in the folder: a finetune's relation
+    assert "base_model: sentence-transformers/all-MiniLM-L6-v2" in card and "base_model_relation: finetune" in card
     card = (folder / "README.md").read_text()
     assert "base_model: sentence-transformers/all-MiniLM-L6-v2" in card and "all-mpnet-base-v2" in card
