@@ -2,8 +2,9 @@
 safetensors files, .npy files and anchor files. Each generated case ends in a correct result or in a
 `hubstitch.errors.HubstitchError`; never another exception, never a hang, never a read outside the artifact.
 
-CI runs ``HUBSTITCH_FUZZ_EXAMPLES`` cases per reader (default 60: a few hundred in all); the deep run is
-``HUBSTITCH_FUZZ_EXAMPLES=2000 python3 -m pytest tests/test_fuzz_readers.py`` (12,000 cases, about 20 minutes).
+CI runs ``HUBSTITCH_FUZZ_EXAMPLES`` cases per file-reading fuzzer (default 60) and ``HUBSTITCH_FUZZ_CONFIG_EXAMPLES``
+per in-memory one (default 4,000: the translator and head configs, two cases each, and index table metadata), over
+10,000 cases in all; the deep run is ``HUBSTITCH_FUZZ_EXAMPLES=2000 python3 -m pytest tests/test_fuzz_readers.py``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from hubstitch.errors import HubstitchError
 EXAMPLES = int(os.environ.get("HUBSTITCH_FUZZ_EXAMPLES", "60"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=False,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+CONFIG_EXAMPLES = int(os.environ.get("HUBSTITCH_FUZZ_CONFIG_EXAMPLES", "4000"))
+FUZZ_MANY = settings(FUZZ, max_examples=CONFIG_EXAMPLES)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.floats(allow_nan=True) | st.text(max_size=12),
@@ -88,7 +91,7 @@ def _expect_typed(call):
         return None
 
 
-@FUZZ
+@FUZZ_MANY
 @given(data=st.data())
 def test_translator_and_head_configs(artifacts, data):
     from hubstitch.heads.config import HeadConfig
@@ -170,6 +173,28 @@ def test_anchor_files(tmp_path_factory, lines, suffix):
         return anchors.source_items()
 
     _expect_typed(read)
+
+
+@FUZZ_MANY
+@given(data=st.data())
+def test_index_table_metadata(data):
+    """What `read_space` reads from a LanceDB table's schema: a migrated table's record, damaged; or raw bytes."""
+    import pyarrow as pa
+
+    from hubstitch.index.stream import METADATA_KEY, read_space, space_metadata
+    from hubstitch.spaces import LatentSpaceRef
+
+    a = LatentSpaceRef("org/a", "a" * 40, "text", "mean", -1, 384, "l2")
+    record = json.loads(space_metadata(a, migrated_from={"table": "news", "space": {"model_id": "org/b"}},
+                                       translator={"source": "org/b", "method": "linear", "origin": [],
+                                                   "unverified": []})[METADATA_KEY])
+    raw = (json.dumps(_mutate(record, data)).encode() if data.draw(st.booleans())
+           else data.draw(st.binary(max_size=200)))
+    schema = pa.schema([pa.field("id", pa.string())], metadata={METADATA_KEY: raw})
+    result = _expect_typed(lambda: read_space(schema, "fuzzed table"))
+    if result is not None:
+        space, _ = result
+        assert isinstance(space.dim, int) and space.dim > 0
 
 
 def test_the_fuzzed_readers_never_left_their_folder(artifacts):

@@ -84,6 +84,16 @@ def read_space(schema: pa.Schema, where: str) -> tuple[LatentSpaceRef, dict[str,
                           f"expected a table written by `hubstitch index build` or `migrate`; fix: rebuild it")
     try:
         record = json.loads(raw)
-        return LatentSpaceRef(**record["space"]), record
-    except (ValueError, KeyError, TypeError) as err:
+    except ValueError as err:
         raise IndexTableError(f"{where} has unreadable hubstitch metadata ({err}); fix: rebuild the table") from err
+    if not isinstance(record, dict) or "space" not in record:
+        raise IndexTableError(f"{where} has hubstitch metadata without a 'space' object; expected what `hubstitch "
+                              f"index build` writes; fix: rebuild the table")
+    try:
+        space = LatentSpaceRef.from_dict(record["space"], f"{where}'s space")  # each field checked
+    except HubstitchValueError as err:
+        raise IndexTableError(f"{where} has invalid hubstitch metadata: {err}") from err
+    if space.dim <= 0:
+        raise IndexTableError(f"{where}'s space has dim {space.dim}; expected the vectors' width; fix: rebuild the "
+                              f"table")
+    return space, record
