@@ -91,9 +91,20 @@ def open_table(db: str | Path, name: str) -> tuple[Any, LatentSpaceRef, dict[str
     return table, space, record
 
 
-def _schema(dim: int, metadata: dict[bytes, bytes], extra: pa.Schema | None = None) -> pa.Schema:
+def _schema(dim: int, metadata: dict[bytes, bytes], extra: pa.Schema | None = None,
+            space: LatentSpaceRef | None = None) -> pa.Schema:
+    """The table schema: `extra`'s columns (default id, text), then the vector column; its metadata records the
+    space, and, where a text column and a named `space` allow, LanceDB's embedding function for that space's
+    encoder (`hubstitch.index.lancedb_function`), so ``table.search("text")`` works for LanceDB users."""
     fields = [f for f in (extra or pa.schema([pa.field("id", pa.string()), pa.field("text", pa.string())]))
               if f.name != VECTOR_COLUMN]
+    metadata = {key: value for key, value in metadata.items() if key != b"embedding_functions"}
+    if space is not None and space.modality == "text" and any(f.name == "text" for f in fields):
+        from .lancedb_function import function_metadata, model_spec
+
+        spec = model_spec(space)
+        if spec is not None:
+            metadata.update(function_metadata(spec))
     return pa.schema([*fields, pa.field(VECTOR_COLUMN, pa.list_(pa.float32(), dim))], metadata=metadata)
 
 
@@ -141,7 +152,7 @@ def build(encoder, items: Sequence[Any], db: str | Path, name: str, *, ids: Sequ
     if not (len(ids) == len(texts) == len(items)) or not items:
         raise IndexTableError(f"{len(items)} items, {len(ids)} ids, {len(texts)} texts; expected as many of each, at "
                               f"least one; fix: pass parallel columns")
-    schema = _schema(encoder.dim, space_metadata(encoder.ref))
+    schema = _schema(encoder.dim, space_metadata(encoder.ref), space=encoder.ref)
 
     def batches() -> Iterator[pa.RecordBatch]:
         with tqdm(total=len(items), desc=f"indexing with {encoder.ref.model_id}", disable=not progress) as bar:
@@ -195,7 +206,7 @@ def migration_plan(db: Path, old: str, translator: Translator) -> tuple[Any, int
                               translator={"source": translator.config.source.model_id, "method":
                                           translator.config.method, "origin": list(translator.hub_origin or []),
                                           "unverified": unverified})
-    return table, table.count_rows(), _schema(target.dim, metadata, table.schema)
+    return table, table.count_rows(), _schema(target.dim, metadata, table.schema, space=target)
 
 
 def translated_rows(table: Any, schema: pa.Schema, translator: Translator, start: int, stop: int,

@@ -268,3 +268,28 @@ def test_a_translator_with_no_recorded_source_migrates_with_a_warning_and_says_s
     assert "records no source or target model" in caplog.text
     _, _, record = lancedb_store.open_table(db, "docs_bare")
     assert record["translator"]["unverified"] == ["source", "target"]
+
+
+def test_lancedb_users_search_built_and_migrated_tables_with_text(parts, tmp_path):
+    """The tables record hubstitch's LanceDB embedding function: `table.search("text")` embeds the query with the
+    table's own encoder (built) or the translator's target model (migrated), in a process that only imports
+    LanceDB and registers the function."""
+    source, target, translator = parts
+    db = tmp_path / "db"
+    lancedb_store.build(source, TEXTS, db, "docs", ids=[f"d{i}" for i in range(len(TEXTS))], progress=False)
+    lancedb_store.migrate(db, "docs", translator, "docs_target", progress=False)
+    code = ("import json, sys, lancedb\nimport hubstitch.index.lancedb_function  # registers 'hubstitch'\n"
+            "db = lancedb.connect(sys.argv[1])\n"
+            "print(json.dumps({name: [[h['id'] for h in db.open_table(name).search(q).limit(5).to_list()]"
+            " for q in json.loads(sys.argv[2])] for name in ('docs', 'docs_target')}))\n")
+    queries = TEXTS[:20]
+    run = subprocess.run([sys.executable, "-c", code, str(db), json.dumps(queries)], capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    found = json.loads(run.stdout.strip().splitlines()[-1])
+    text_of = {f"d{i}": t for i, t in enumerate(TEXTS)}  # (some texts repeat: compare texts, not ids)
+    assert all(q in {text_of[h] for h in hits} for q, hits in zip(queries, found["docs"]))  # its own encoder
+    assert sum(q in {text_of[h] for h in hits} for q, hits in zip(queries, found["docs_target"])) >= 15
+    schema = lancedb.connect(str(db)).open_table("docs_target").schema
+    functions = json.loads(schema.metadata[b"embedding_functions"])
+    assert functions[0]["name"] == "hubstitch" and functions[0]["model"]["model"] == target.ref.model_id
