@@ -73,7 +73,7 @@ def migrate_on_ray(db: str | Path, old: str, translator: Translator, new: str, s
     import_extra("lance", "a migration on Ray writes Lance fragments with pylance")  # before any work
     db = _local(db)
     check_new_table(existing_database(db), new)
-    _table, rows, schema = migration_plan(db, old, translator)
+    _table, rows, schema, indices = migration_plan(db, old, translator)
     files = translator_files(translator)
     tasks = max(1, min(rows, max(math.ceil(rows / max(1, rows_per_task)), settings.num_workers)))
     bounds = [(rows * i // tasks, rows * (i + 1) // tasks) for i in range(tasks)]
@@ -85,9 +85,9 @@ def migrate_on_ray(db: str | Path, old: str, translator: Translator, new: str, s
             commit_fragments(staged, schema, [fragment for i in range(len(bounds)) for fragment in results[i]])
         except Exception as err:  # noqa: BLE001 - a Ray error becomes its hubstitch type
             reraise(err)
-        publish_staged(db, new, staged, rows, translator.config.target)
+        publish_staged(db, new, staged, rows, translator.config.target, indices)
     return {"table": new, "rows": rows, "space": vars(translator.config.target), "migrated_from": old, "engine": "ray",
-            "tasks": len(bounds)}
+            "tasks": len(bounds), "indices": [spec["name"] for spec in indices]}
 
 
 def _run_tasks(ray, settings: RaySettings, bounds: list[tuple[int, int]], source: tuple[str, str],

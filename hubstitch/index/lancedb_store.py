@@ -35,6 +35,7 @@ from huggingface_hub.utils import tqdm
 from ..errors import HubstitchError
 from ..spaces import IncompatibleStagesError, LatentSpaceRef, check_same_space
 from ..translators.translator import Translator
+from .lancedb_indices import index_plan, recreate_indices
 from .staging import check_table_name, existing_database, remove_inside, staged_table
 from .stream import VECTOR_COLUMN, IndexTableError, read_space, space_metadata, translate_batches, vector_array
 
@@ -117,17 +118,19 @@ def check_new_table(db: Path, name: str) -> None:
 
 
 def _publish(db: Path, name: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch], expected_rows: int,
-             expected_space: LatentSpaceRef) -> None:
-    """Write `batches` as table `name` through the staging folder; verify; rename into place."""
+             expected_space: LatentSpaceRef, indices: list[dict[str, Any]] | None = None) -> None:
+    """Write `batches` as table `name` through the staging folder; verify; rebuild `indices`; rename into place."""
     check_new_table(db, name)
     with staged_table(db, name) as staged:
         _lancedb().connect(str(staged.parent)).create_table(
             name, data=pa.RecordBatchReader.from_batches(schema, batches), schema=schema)
-        publish_staged(db, name, staged, expected_rows, expected_space)
+        publish_staged(db, name, staged, expected_rows, expected_space, indices)
 
 
-def publish_staged(db: Path, name: str, staged: Path, expected_rows: int, expected_space: LatentSpaceRef) -> None:
-    """Verify the staged table `name` (row count, space) and rename it into place, or remove it and refuse."""
+def publish_staged(db: Path, name: str, staged: Path, expected_rows: int, expected_space: LatentSpaceRef,
+                   indices: list[dict[str, Any]] | None = None) -> None:
+    """Verify the staged table `name` (row count, space), build the old table's `indices` on it
+    (`hubstitch.index.lancedb_indices`), and rename it into place; or remove it and refuse."""
     table = _lancedb().connect(str(staged.parent)).open_table(name)
     rows = table.count_rows()
     space, _ = read_space(table.schema, f"the staged table {name!r}")
@@ -136,6 +139,8 @@ def publish_staged(db: Path, name: str, staged: Path, expected_rows: int, expect
         raise IndexTableError(f"the staged table {name!r} has {rows} rows in space {space.model_id}; expected "
                               f"{expected_rows} rows in {expected_space.model_id}; nothing was published; fix: run "
                               f"it again")
+    if indices:
+        recreate_indices(table, indices)
     check_new_table(db, name)  # a table of that name made by other means meanwhile is never replaced
     os.rename(staged, db / f"{name}.lance")  # atomic on one filesystem: the table appears whole
 
@@ -190,9 +195,9 @@ def search(db: str | Path, name: str, vectors: torch.Tensor, space: LatentSpaceR
     return results
 
 
-def migration_plan(db: Path, old: str, translator: Translator) -> tuple[Any, int, pa.Schema]:
-    """(the old table, its row count, the new table's schema and metadata), after checking that the translator
-    starts in the old table's space."""
+def migration_plan(db: Path, old: str, translator: Translator) -> tuple[Any, int, pa.Schema, list[dict[str, Any]]]:
+    """(the old table, its row count, the new table's schema and metadata, the old table's indices to rebuild),
+    after checking that the translator starts in the old table's space and that every index can be rebuilt."""
     table, space, record = open_table(db, old)
     check_same_space(space, translator.config.source, f"index table {old!r}", "translator")
     target = translator.config.target
@@ -206,7 +211,8 @@ def migration_plan(db: Path, old: str, translator: Translator) -> tuple[Any, int
                               translator={"source": translator.config.source.model_id, "method":
                                           translator.config.method, "origin": list(translator.hub_origin or []),
                                           "unverified": unverified})
-    return table, table.count_rows(), _schema(target.dim, metadata, table.schema, space=target)
+    plan = index_plan(table)
+    return table, table.count_rows(), _schema(target.dim, metadata, table.schema, space=target), plan
 
 
 def translated_rows(table: Any, schema: pa.Schema, translator: Translator, start: int, stop: int,
@@ -232,7 +238,7 @@ def migrate(db: str | Path, old: str, translator: Translator, new: str, *, batch
     """Translate every vector of table `old` into `translator`'s target space as the new table `new`."""
     db = _local(db)
     check_new_table(existing_database(db), new)
-    table, rows, schema = migration_plan(db, old, translator)
+    table, rows, schema, indices = migration_plan(db, old, translator)
     target = translator.config.target
 
     def batches() -> Iterator[pa.RecordBatch]:
@@ -241,5 +247,6 @@ def migrate(db: str | Path, old: str, translator: Translator, new: str, *, batch
                 yield batch
                 bar.update(batch.num_rows)
 
-    _publish(db, new, schema, batches(), rows, target)
-    return {"table": new, "rows": rows, "space": vars(target), "migrated_from": old}
+    _publish(db, new, schema, batches(), rows, target, indices)
+    return {"table": new, "rows": rows, "space": vars(target), "migrated_from": old,
+            "indices": [spec["name"] for spec in indices]}

@@ -293,3 +293,34 @@ def test_lancedb_users_search_built_and_migrated_tables_with_text(parts, tmp_pat
     schema = lancedb.connect(str(db)).open_table("docs_target").schema
     functions = json.loads(schema.metadata[b"embedding_functions"])
     assert functions[0]["name"] == "hubstitch" and functions[0]["model"]["model"] == target.ref.model_id
+
+
+def test_a_migration_rebuilds_the_old_tables_vector_text_and_scalar_indices(tmp_path):
+    """Migrating once dropped every index; now they are rebuilt on the new table before it is published."""
+    import lancedb.index as kinds
+
+    db = tmp_path / "db"
+    translator, target = _big_table(db, rows=600, dim=16)
+    old = lancedb.connect(str(db)).open_table("old")
+    old.create_index("vector", config=kinds.IvfPq(distance_type="cosine", num_partitions=2, num_sub_vectors=4))
+    old.create_index("text", config=kinds.FTS(with_position=False))
+    old.create_index("id", config=kinds.BTree())
+    summary = lancedb_store.migrate(db, "old", translator, "new", batch_size=250, progress=False)
+    assert sorted(summary["indices"]) == sorted(i.name for i in old.list_indices())
+    new = lancedb.connect(str(db)).open_table("new")
+    kinds_by_name = {i.name: (i.index_type, i.columns) for i in new.list_indices()}
+    assert kinds_by_name == {i.name: (i.index_type, i.columns) for i in old.list_indices()}
+    assert new.index_stats("vector_idx").distance_type == "cosine"
+
+
+def test_a_migration_refuses_an_index_it_cannot_rebuild_before_writing_anything(tmp_path, monkeypatch):
+    from hubstitch.index import lancedb_indices
+
+    db = tmp_path / "db"
+    translator, _ = _big_table(db, rows=300, dim=16)
+    lancedb.connect(str(db)).open_table("old").create_index("id", config=lancedb.index.Bitmap())
+    monkeypatch.setattr(lancedb_indices, "SCALAR_KINDS", {"BTree": "BTree"})  # stands in for a kind unknown here
+    with pytest.raises(IndexTableError, match=r"has indices a migration cannot rebuild: .*id_idx \(Bitmap on "
+                                              r".*nothing was written"):
+        lancedb_store.migrate(db, "old", translator, "new", progress=False)
+    assert lancedb.connect(str(db)).list_tables().tables == ["old"] and not (db / ".hubstitch-staging").exists()
