@@ -65,19 +65,24 @@ _DEADLINES: list[float] = []  # the deadlines of the downloads in progress (any 
 _DEADLINES_LOCK = threading.Lock()
 
 
-def deadline_seconds() -> float:
-    """``$HUBSTITCH_HUB_DEADLINE``, else 20 request timeouts: how long one download's requests may keep starting."""
-    raw = os.environ.get("HUBSTITCH_HUB_DEADLINE")
+def _seconds(name: str, default: float, example: str) -> float:
+    """The positive number of seconds in ``$name`` (or `default`), refused naming the variable otherwise."""
+    raw = os.environ.get(name)
     if raw is None:
-        return 20 * timeout_seconds()
+        return default
     try:
         value = float(raw)
     except ValueError:
         value = -1.0
     if not value > 0:
-        raise HubTransferError(f"HUBSTITCH_HUB_DEADLINE={raw!r}; expected a positive number of seconds; fix: unset "
-                               f"it or set e.g. 600")
+        raise HubTransferError(f"{name}={raw!r}; expected a positive number of seconds; fix: unset it or set e.g. "
+                               f"{example}")
     return value
+
+
+def deadline_seconds() -> float:
+    """``$HUBSTITCH_HUB_DEADLINE``, else 20 request timeouts: how long one download's requests may keep starting."""
+    return _seconds("HUBSTITCH_HUB_DEADLINE", 20 * timeout_seconds(), "600")
 
 
 def _bound_request(request: httpx2.Request) -> None:
@@ -100,15 +105,8 @@ def _bound_request(request: httpx2.Request) -> None:
 
 
 def timeout_seconds() -> float:
-    raw = os.environ.get("HUBSTITCH_HUB_TIMEOUT", "120")
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise HubTransferError(f"HUBSTITCH_HUB_TIMEOUT={raw!r}; expected a positive number of seconds; fix: unset it "
-                               f"or set e.g. 120")
-    return value
+    """``$HUBSTITCH_HUB_TIMEOUT`` (default 120): how long one request may stall."""
+    return _seconds("HUBSTITCH_HUB_TIMEOUT", 120.0, "120")
 
 
 def ensure_timeouts() -> None:
