@@ -390,9 +390,15 @@ def _mapped_download_errors(what: str, repo_id: str, revision: str | None, repo_
                                    f"within {timeout_seconds():g} s ($HUBSTITCH_HUB_TIMEOUT) and it is not in the "
                                    f"local cache; fix: check the connection and try again, or raise "
                                    f"$HUBSTITCH_HUB_TIMEOUT for a slow link") from err
-        raise HubTransferError(f"downloading the {what} {repo_id!r} failed: the Hub could not be reached (or "
-                               f"HF_HUB_OFFLINE is set) and it is not in the local cache; fix: check the connection "
-                               f"(or $HUBSTITCH_HUB_TIMEOUT), or unset HF_HUB_OFFLINE") from err
+        from huggingface_hub import constants
+
+        if constants.HF_HUB_OFFLINE:
+            raise HubTransferError(f"the {what} {repo_id!r} is not in the local Hub cache and HF_HUB_OFFLINE is set; "
+                                   f"fix: check the id and revision, go online (unset HF_HUB_OFFLINE), or pass a "
+                                   f"local folder") from err
+        raise HubTransferError(f"downloading the {what} {repo_id!r} failed: the Hub could not be reached and it is "
+                               f"not in the local Hub cache; fix: check the connection (or $HUBSTITCH_HUB_TIMEOUT), "
+                               f"or pass a local folder") from err
     except EntryNotFoundError as err:
         err.add_note(f"hubstitch: {repo_id!r} at {revision or 'main'} lacks a file a hubstitch {what} needs; fix: "
                      f"check that the repo holds a hubstitch {what} saved with save_pretrained")
