@@ -20,10 +20,14 @@ def test_a_stitched_tiny_en_to_base_pipeline_transcribes_held_out_speech(shelf_c
     (BENCHMARKS.md, "Generation")."""
     if not shutil.which("espeak-ng"):
         pytest.skip("needs espeak-ng (apt-get install espeak-ng)")
+    import huggingface_hub.constants as constants
+
     from hubstitch import AnchorSet, Decoder, Encoder, StitchedPipeline, fit_from_encoders
     from hubstitch.shelf.models import AUDIO_ENCODERS
 
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # offline, and the shelf is the Hub cache (huggingface_hub reads these at import: set them, not the environment)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(shelf_cache))
     tiny_id, base_id = AUDIO_ENCODERS
     tiny = Encoder.from_pretrained(tiny_id, cache_dir=shelf_cache)
     base = Encoder.from_pretrained(base_id, cache_dir=shelf_cache)

@@ -156,8 +156,10 @@ def test_export_st_cli(parts, tmp_path):
 
 @pytest.mark.slow
 def test_export_of_real_minilm_to_mpnet_through_plain_sentence_transformers(shelf_cache, tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HUB_CACHE", str(shelf_cache))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # read at import: set the constants, not the environment
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(shelf_cache))
     minilm = Encoder.from_pretrained("sentence-transformers/all-MiniLM-L6-v2", cache_dir=shelf_cache,
                                      local_files_only=True)
     mpnet = Encoder.from_pretrained("sentence-transformers/all-mpnet-base-v2", cache_dir=shelf_cache,
