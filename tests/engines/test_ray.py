@@ -54,8 +54,12 @@ def _same_translator(a, b, source: Encoder, atol: float = 1e-5, seed: int | None
     assert a.config.method == b.config.method and a.config.n_anchors == b.config.n_anchors
     assert torch.allclose(a(fresh), b(fresh), atol=atol, rtol=0)
     assert a.config.anchors == b.config.anchors
+    # ranking metrics count neighbours: latents equal to 1e-6, encoded on Ray and here, may swap two near-tied
+    # neighbours of one held-out item (mutual_knn 0.67 against 0.6675 on 40 items: one neighbour of 400)
+    one_item = 1.0 / max(1, int(a.config.metrics.get("n_heldout") or 1))
     for key, value in a.config.metrics["heldout"].items():
-        assert value == pytest.approx(b.config.metrics["heldout"][key], abs=atol), key
+        tolerance = one_item if key in ("top1", "top5", "mrr", "mutual_knn") else atol
+        assert value == pytest.approx(b.config.metrics["heldout"][key], abs=max(atol, tolerance)), key
 
 
 @pytest.mark.slow
