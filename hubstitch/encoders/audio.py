@@ -115,8 +115,9 @@ def check_length(audio: np.ndarray, index: int, rate: int, family: str, extracto
     limit = seconds_limit(family, extractor)
     seconds = audio.size / rate
     if seconds > limit:
-        raise AudioError(f"item {index} lasts {seconds:.1f} s; a {family} encoder takes at most {limit:g} s per "
-                         f"clip; fix: cut it into pieces of at most {limit:g} s and encode those")
+        article = "an" if family[:1] in "aeiou" else "a"
+        raise AudioError(f"item {index} lasts {seconds:.1f} s; {article} {family} encoder takes at most {limit:g} s "
+                         f"per clip; fix: cut it into pieces of at most {limit:g} s and encode those")
 
 
 def single_clips(extractor: Any, family: str) -> bool:

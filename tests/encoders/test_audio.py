@@ -197,7 +197,7 @@ def test_an_audio_spectrogram_transformer_is_an_audio_encoder_and_other_modaliti
     vectors = encoder.encode(tm.clips(3, seed=4), progress=False)
     assert vectors.shape == (3, 16) and torch.isfinite(vectors).all()
     assert torch.allclose(encoder.encode(tm.clips(3, seed=4)[1], progress=False)[0], vectors[1], atol=1e-5)
-    with pytest.raises(AudioError, match=r"item 0 lasts 2.0 s; a audio-spectrogram-transformer encoder takes at most "
+    with pytest.raises(AudioError, match=r"item 0 lasts 2.0 s; an audio-spectrogram-transformer encoder takes at most "
                                          r"1.5 s"):  # the window it would otherwise cut silently
         encoder.encode((np.zeros(32000, dtype=np.float32), 16000), progress=False)
     assert Encoder.from_pretrained(tmp_path / "ast", modality="audio").modality == "audio"
