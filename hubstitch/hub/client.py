@@ -260,15 +260,21 @@ def _transfer_error(api: HfApi, repo_id: str, branch: str | None, head: str | No
                             f"the connection (or $HUBSTITCH_HUB_TIMEOUT) and run the same upload again")
 
 
-def _status(err: BaseException) -> tuple[int | None, BaseException | None]:
-    """The HTTP status the Hub answered with, from `err` or an error it was raised from (and that error)."""
+def _chain(err: BaseException | None) -> Iterator[BaseException]:
+    """`err` and the errors it was raised from (``__cause__``, else ``__context__``), each once."""
     seen = set()
     while err is not None and id(err) not in seen:
         seen.add(id(err))
-        status = getattr(getattr(err, "response", None), "status_code", None)
-        if isinstance(status, int):
-            return status, err
+        yield err
         err = err.__cause__ or err.__context__
+
+
+def _status(err: BaseException) -> tuple[int | None, BaseException | None]:
+    """The HTTP status the Hub answered with, from `err` or an error it was raised from (and that error)."""
+    for link in _chain(err):
+        status = getattr(getattr(link, "response", None), "status_code", None)
+        if isinstance(status, int):
+            return status, link
     return None, None
 
 
@@ -337,24 +343,14 @@ def hub_hint(what: str, repo_id: str, revision: str | None, repo_type: str = "mo
 
 def _timed_out(err: BaseException | None) -> str | None:
     """The URL of a request that timed out, found in `err` or the errors it came from; None if none did."""
-    seen = set()
-    while err is not None and id(err) not in seen:
-        if isinstance(err, httpx2.TimeoutException):
-            return _request_url(err) or "a request"
-        seen.add(id(err))
-        err = err.__cause__ or err.__context__
-    return None
+    stalled = next((link for link in _chain(err) if isinstance(link, httpx2.TimeoutException)), None)
+    return None if stalled is None else _request_url(stalled) or "a request"
 
 
 def _deadline_in(err: BaseException | None) -> str | None:
     """The call a `HubDeadlineExceeded` stopped, found in `err` or the errors it came from; None if none."""
-    seen = set()
-    while err is not None and id(err) not in seen:
-        if isinstance(err, HubDeadlineExceeded):
-            return str(err)
-        seen.add(id(err))
-        err = err.__cause__ or err.__context__
-    return None
+    late = next((link for link in _chain(err) if isinstance(link, HubDeadlineExceeded)), None)
+    return None if late is None else str(late)
 
 
 @contextmanager
