@@ -24,7 +24,6 @@ Example:
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 import sys
@@ -148,10 +147,6 @@ def _package(into: Path, wheel: str | Path | None) -> list[str]:
     return list(metadata.requires("hubstitch") or [])
 
 
-def _marker_extras(marker: str) -> set[str]:
-    return set(re.findall(r"""extra\s*==\s*["']([^"']+)["']""", marker))
-
-
 def space_requirements(requires: list[str], torch_version: str | None = None) -> list[str]:
     """The requirement lines of the Space: torch's CPU build, then hubstitch's own `requires` (``Requires-Dist``)
     with the `SPACE_EXTRAS`, then gradio pinned to the SDK version the README names.
@@ -162,19 +157,20 @@ def space_requirements(requires: list[str], torch_version: str | None = None) ->
         ['--extra-index-url https://download.pytorch.org/whl/cpu', 'torch==2.13.0', 'numpy>=1.26', 'soundfile>=0.12']
     """
     import gradio
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
 
     lines = [f"--extra-index-url {TORCH_CPU_INDEX}"]
-    seen = set()
-    for requirement in requires:
-        spec, _, marker = requirement.partition(";")
-        extras = _marker_extras(marker)
-        if extras and not extras & set(SPACE_EXTRAS):
+    seen = {"gradio", "torch"}  # pinned on lines of their own
+    for line in requires:
+        requirement = Requirement(line)
+        wanted = requirement.marker is None or any(requirement.marker.evaluate({"extra": extra})
+                                                   for extra in ("", *SPACE_EXTRAS))
+        if not wanted or canonicalize_name(requirement.name) in seen:
             continue
-        name = re.split(r"[\s\[<>=!~;]", spec.strip(), maxsplit=1)[0].lower()
-        if name in seen or name in ("gradio", "torch"):
-            continue
-        seen.add(name)
-        lines.append(spec.strip())
+        seen.add(canonicalize_name(requirement.name))
+        requirement.marker = None
+        lines.append(str(requirement))
     torch_version = torch_version or _torch_version()
     lines.insert(1, f"torch=={torch_version}" if torch_version else "torch")
     lines.append(f"gradio[oauth]=={gradio.__version__}")
