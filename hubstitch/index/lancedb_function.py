@@ -31,31 +31,37 @@ _LOCK = threading.Lock()
 
 
 def _load(model: str) -> Any:
-    """The stitched encoder or encoder `model` names (loaded once per process)."""
+    """The stitched encoder or encoder `model` names (loaded once per process), told apart by its config.json."""
     with _LOCK:
         if model not in _LOADED:
-            from pathlib import Path
-
             from ..encoders.encoder import Encoder
             from ..hub.files import split_revision
+            from ..pipelines.pipeline import StitchedPipeline
 
-            folder = Path(model)
-            manifest = folder / "config.json"
-            if folder.is_dir() and manifest.is_file() and '"stitched-pipeline"' in manifest.read_text():
-                from ..pipelines.pipeline import StitchedPipeline
-
-                _LOADED[model] = _embedding(StitchedPipeline.from_pretrained(folder), model)
+            name, revision = split_revision(model)
+            if _artifact(name, revision) == "stitched-pipeline":
+                _LOADED[model] = _embedding(StitchedPipeline.from_pretrained(name, revision=revision), model)
             else:
-                name, revision = split_revision(model)
-                try:
-                    from ..pipelines.pipeline import StitchedPipeline
-
-                    pipeline = StitchedPipeline.from_pretrained(name, revision=revision)
-                except Exception:  # noqa: BLE001 - not a pipeline repo: an encoder checkpoint
-                    pipeline = None
-                _LOADED[model] = (_embedding(pipeline, model) if pipeline is not None
-                                  else Encoder.from_pretrained(name, revision=revision))
+                _LOADED[model] = Encoder.from_pretrained(name, revision=revision)
         return _LOADED[model]
+
+
+def _artifact(name: str, revision: str | None) -> str | None:
+    """The ``artifact`` a folder's or Hub repo's config.json names (None for a transformers checkpoint)."""
+    from pathlib import Path
+
+    from huggingface_hub import hf_hub_download
+
+    from ..hub.artifact_io import read_config
+    from ..hub.client import hub_hint
+
+    if Path(name).is_dir():
+        path = Path(name) / "config.json"
+    else:
+        with hub_hint("embedding model", name, revision):
+            path = Path(hf_hub_download(name, "config.json", revision=revision))
+    config = read_config(path)
+    return config.get("artifact") if isinstance(config, dict) else None
 
 
 def _embedding(pipeline: Any, model: str) -> Any:
