@@ -237,8 +237,7 @@ def migrate(db: str | Path, old: str, translator: Translator, new: str, *, batch
             progress: bool = True) -> dict[str, Any]:
     """Translate every vector of table `old` into `translator`'s target space as the new table `new`."""
     db = _local(db)
-    check_new_table(existing_database(db), new)
-    table, rows, schema, indices = migration_plan(db, old, translator)
+    table, rows, schema, indices = migration_plan(db, old, translator)  # _publish refuses a taken or bad name
     target = translator.config.target
 
     def batches() -> Iterator[pa.RecordBatch]:
