@@ -94,8 +94,9 @@ def to_waveform(item: Any, index: int, rate: int, family: str | None = None, ext
         raise AudioError(f"item {index} has sampling rate {int(source_rate)} Hz; expected {MIN_RATE:,} to "
                          f"{MAX_RATE:,} Hz (speech is recorded at 8,000 to 48,000); fix: check the rate passed with "
                          f"the array, or the file's header")
-    if np.issubdtype(np.asarray(audio).dtype, np.integer):  # PCM sample values: scaled to [-1, 1]
-        audio = np.asarray(audio) / float(np.iinfo(np.asarray(audio).dtype).max + 1)
+    audio = np.asarray(audio)
+    if np.issubdtype(audio.dtype, np.integer):  # PCM sample values: scaled to [-1, 1]
+        audio = audio / float(np.iinfo(audio.dtype).max + 1)
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim == 2:  # (samples, channels) as soundfile reads it, or (channels, samples)
         audio = audio.mean(axis=1 if audio.shape[0] >= audio.shape[1] else 0)
